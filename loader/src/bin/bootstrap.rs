@@ -1,0 +1,55 @@
+//! The Lambda. `main` only wires: logs, clients built once, the runtime loop.
+//! Configuration: see `loader::lambda`.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use lambda_runtime::{service_fn, LambdaEvent};
+use serde_json::Value;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// The invocation's deadline as an `Instant`. A deadline already in the
+/// past (the local emulator sends a constant) means none.
+fn deadline(epoch_ms: u64) -> Option<Instant> {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .ok()?
+        .as_millis() as u64;
+    let left = epoch_ms.checked_sub(now_ms).filter(|&ms| ms > 0)?;
+    Some(Instant::now() + Duration::from_millis(left))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new("info"))?;
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(true)
+        .with_target(false)
+        .without_time()
+        .init();
+
+    let handler = Arc::new(loader::lambda::handler_from_env().await?);
+    handler.warm_up().await;
+
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let handler = handler.clone();
+        async move {
+            let request_id = event.context.request_id.clone();
+            let span = tracing::info_span!("invocation", request_id = %request_id);
+            let deadline = deadline(event.context.deadline);
+            handler
+                .handle(&event.payload, deadline)
+                .instrument(span)
+                .await
+                .map_err(lambda_runtime::Error::from)
+        }
+    }))
+    .await
+}

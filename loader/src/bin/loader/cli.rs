@@ -1,0 +1,175 @@
+//! The small subcommands (init, verify, prune) and what all commands share.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Args;
+
+use loader::{schema, Db, DbConfig};
+
+/// Logs go to stderr: human-readable on a terminal, JSON otherwise.
+/// `RUST_LOG` overrides the level (default: warnings and errors).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::io::stderr().is_terminal() {
+        builder.with_target(false).init();
+    } else {
+        builder.json().init();
+    }
+}
+
+/// Where the database is; shared by every subcommand.
+#[derive(Args, Clone, Debug)]
+pub struct DbArgs {
+    /// postgres:// URL (default: DATABASE_URL, else libpq's PG* variables).
+    #[arg(long, value_name = "URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+}
+
+impl DbArgs {
+    /// The settings: the flag, else the environment.
+    pub fn config(&self) -> anyhow::Result<DbConfig> {
+        Ok(match &self.database_url {
+            Some(url) => DbConfig::from_url(url)?,
+            None => DbConfig::from_env()?,
+        })
+    }
+
+    /// A connected holder.
+    pub async fn connect(&self) -> anyhow::Result<Db> {
+        let mut db = Db::new(self.config()?);
+        db.client().await?;
+        Ok(db)
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// Also create the least-privilege roles of sql/roles.sql
+    /// (loader_role for the Lambda). Needs CREATEROLE.
+    #[arg(long)]
+    roles: bool,
+}
+
+pub async fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
+    let mut db = args.db.connect().await?;
+    let target = db.config().target();
+    let client = db.client().await?;
+    schema::init(client).await?;
+    if args.roles {
+        client
+            .batch_execute(schema::ROLES_SQL)
+            .await
+            .context("applying sql/roles.sql")?;
+    }
+    println!("schema ready on {target}");
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    db: DbArgs,
+}
+
+pub async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let mut db = args.db.connect().await?;
+    let checks = schema::verify(db.client().await?).await?;
+    Ok(print_checks(&checks))
+}
+
+/// Prints the reconciliation as a table; the exit code says whether it held.
+pub fn print_checks(checks: &[schema::Check]) -> ExitCode {
+    let width = checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
+    for c in checks {
+        let mark = if c.ok { "ok    " } else { "FAILED" };
+        println!("{mark}  {:width$}  {}", c.name, c.detail);
+    }
+    let failed = checks.iter().filter(|c| !c.ok).count();
+    if failed == 0 {
+        println!("verify: all {} checks passed", checks.len());
+        ExitCode::SUCCESS
+    } else {
+        println!("verify: {failed} checks FAILED");
+        ExitCode::FAILURE
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct PruneArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// Prune loads that finished more than this long ago (e.g. 30d, 12h).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    older_than: Duration,
+    /// Only say what would be deleted.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+pub async fn prune(args: PruneArgs) -> anyhow::Result<ExitCode> {
+    let mut db = args.db.connect().await?;
+    let client = db.client().await?;
+    let secs = args.older_than.as_secs_f64();
+    let loads: Vec<i64> = client
+        .query(
+            "SELECT load_id FROM load_ledger
+             WHERE status = 'loaded' AND staging_pruned_at IS NULL
+               AND finished_at < now() - make_interval(secs => $1)
+             ORDER BY load_id",
+            &[&secs],
+        )
+        .await
+        .context("listing loads to prune")?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    if args.dry_run {
+        println!("would prune the staged rows of {} loads", loads.len());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut rows = 0u64;
+    // One short transaction per load: DELETE takes only row locks, which
+    // COPY never waits for, and the BRIN index on load_id finds the rows.
+    for load_id in &loads {
+        let tx = client.transaction().await?;
+        rows += tx
+            .execute("DELETE FROM staging_table WHERE load_id = $1", &[load_id])
+            .await
+            .with_context(|| format!("pruning load {load_id}"))?;
+        tx.execute(
+            "UPDATE load_ledger SET staging_pruned_at = now() WHERE load_id = $1",
+            &[load_id],
+        )
+        .await?;
+        tx.commit().await?;
+    }
+    println!("pruned {rows} staged rows of {} loads", loads.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// An S3 client from the standard AWS chain; path-style addressing when
+/// AWS_ENDPOINT_URL points at a non-AWS endpoint.
+pub async fn s3_client() -> aws_sdk_s3::Client {
+    loader::source::s3_client_from_env().await
+}
+
+/// Fails with a readable message when the argument is not `s3://bucket/...`.
+pub fn split_s3_url(url: &str) -> anyhow::Result<(String, String)> {
+    let Some(rest) = url.strip_prefix("s3://") else {
+        bail!("{url}: not an s3:// URL");
+    };
+    let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        bail!("{url}: no bucket name");
+    }
+    Ok((bucket.to_string(), key.to_string()))
+}

@@ -1,0 +1,346 @@
+//! `loader load`: expand the sources, load them on N connections, report.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+
+use loader::{CopyFormat, Db, LoadOptions, LoadReport, Loader, Outcome, Source};
+
+use crate::cli::{self, DbArgs};
+use crate::progress::Progress;
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum FormatArg {
+    /// COPY BINARY (measured faster).
+    Binary,
+    /// COPY TEXT.
+    Text,
+}
+
+#[derive(Args, Debug)]
+pub struct LoadArgs {
+    /// What to load: a file, a directory (its .csv and .csv.gz files), `-`
+    /// for stdin, s3://bucket/key, or s3://bucket/prefix/ (every object under
+    /// the prefix: a backfill).
+    #[arg(required = true, value_name = "SRC")]
+    sources: Vec<String>,
+    #[command(flatten)]
+    db: DbArgs,
+    /// Objects loaded at once, each on its own connection.
+    #[arg(long, short = 'j', default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    concurrency: u16,
+    /// Bad rows to set aside in load_rejects per object before failing it
+    /// (0: the first bad row fails the object).
+    #[arg(long, env = "MAX_REJECTS", default_value_t = 0)]
+    max_rejects: u64,
+    /// COPY format.
+    #[arg(long, value_enum, default_value = "binary")]
+    format: FormatArg,
+    /// work_mem for each load's transaction (the trigger's aggregates).
+    #[arg(long, default_value = "256MB")]
+    work_mem: String,
+    /// Tries per object on retryable errors (connection loss, deadlocks,
+    /// S3 5xx), re-reading the object from its start each time.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=100))]
+    attempts: u32,
+    /// Name recorded in the ledger for stdin.
+    #[arg(long, default_value = "-")]
+    stdin_name: String,
+    /// Key or file-name endings loaded from prefixes and directories.
+    #[arg(long, value_delimiter = ',', default_value = ".csv,.csv.gz")]
+    suffixes: Vec<String>,
+    /// One JSON object per line instead of text (for scripts).
+    #[arg(long)]
+    json: bool,
+}
+
+/// One object to load, with its size when known (for the progress bar).
+struct Item {
+    source: Source,
+    size: Option<u64>,
+}
+
+pub async fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
+    let needs_s3 = args.sources.iter().any(|s| s.starts_with("s3://"));
+    let s3 = if needs_s3 {
+        Some(cli::s3_client().await)
+    } else {
+        None
+    };
+    let items = expand(&args, s3.as_ref()).await?;
+    if items.is_empty() {
+        anyhow::bail!("nothing to load: no objects matched {:?}", args.suffixes);
+    }
+    let stdin_count = items
+        .iter()
+        .filter(|i| matches!(i.source, Source::Stdin { .. }))
+        .count();
+    if stdin_count > 1 {
+        anyhow::bail!("`-` (stdin) can be given once");
+    }
+    let config = args.db.config()?;
+    let options = LoadOptions {
+        format: match args.format {
+            FormatArg::Binary => CopyFormat::Binary,
+            FormatArg::Text => CopyFormat::Text,
+        },
+        max_rejects: args.max_rejects,
+        work_mem: args.work_mem.clone(),
+        max_attempts: args.attempts,
+        ..LoadOptions::default()
+    };
+    let total = items.iter().map(|i| i.size).sum::<Option<u64>>();
+    let count = items.len();
+    let progress = Arc::new(Progress::new(total, &format!("{count} objects")));
+    let queue = Arc::new(Mutex::new(items.into_iter().collect::<VecDeque<_>>()));
+    let (results_tx, mut results_rx) = tokio::sync::mpsc::unbounded_channel();
+    let started = Instant::now();
+    let workers = usize::from(args.concurrency).min(count);
+    let mut handles = Vec::new();
+    for _ in 0..workers {
+        let mut worker = Loader::new(Db::new(config.clone()), s3.clone(), options.clone());
+        let queue = queue.clone();
+        let results = results_tx.clone();
+        let counter = progress.counter().clone();
+        handles.push(tokio::spawn(async move {
+            loop {
+                let next = queue.lock().ok().and_then(|mut q| q.pop_front());
+                let Some(item) = next else { break };
+                let result = worker.load(&item.source, Some(&counter)).await;
+                if results.send((item.source.to_string(), result)).is_err() {
+                    break;
+                }
+            }
+        }));
+    }
+    drop(results_tx);
+
+    let mut tally = Tally::default();
+    while let Some((object, result)) = results_rx.recv().await {
+        let line = match &result {
+            Ok(report) => report_line(report, args.json),
+            Err(e) => failure_line(&object, e, args.json),
+        };
+        tally.add(&result);
+        progress.println(&line);
+        progress.message(format!(
+            "{} done, {} failed",
+            tally.loaded + tally.skipped,
+            tally.failed
+        ));
+    }
+    for h in handles {
+        h.await.context("a load worker stopped abnormally")?;
+    }
+    if let Ok(p) = Arc::try_unwrap(progress) {
+        p.finish();
+    }
+    let elapsed = started.elapsed();
+    if !args.json {
+        println!("{}", tally.summary(count, elapsed));
+    }
+    Ok(if tally.failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+#[derive(Default)]
+struct Tally {
+    loaded: usize,
+    skipped: usize,
+    failed: usize,
+    rows: u64,
+    rejected: u64,
+    bytes: u64,
+}
+
+impl Tally {
+    fn add(&mut self, result: &loader::Result<LoadReport>) {
+        match result {
+            Ok(r) if r.outcome == Outcome::Loaded => {
+                self.loaded += 1;
+                self.rows += r.rows;
+                self.rejected += r.rejected;
+                self.bytes += r.bytes;
+            }
+            Ok(_) => self.skipped += 1,
+            Err(_) => self.failed += 1,
+        }
+    }
+
+    fn summary(&self, count: usize, elapsed: Duration) -> String {
+        let secs = elapsed.as_secs_f64();
+        format!(
+            "{count} objects: {} loaded, {} skipped, {} failed; {} rows ({} rejected), {:.1} MB in {:.2} s, {:.0} rows/s",
+            self.loaded,
+            self.skipped,
+            self.failed,
+            self.rows,
+            self.rejected,
+            self.bytes as f64 / 1e6,
+            secs,
+            if secs > 0.0 { self.rows as f64 / secs } else { 0.0 }
+        )
+    }
+}
+
+fn report_line(r: &LoadReport, json: bool) -> String {
+    if json {
+        return serde_json::json!({
+            "object": r.object,
+            "outcome": r.outcome.as_str(),
+            "load_id": r.load_id,
+            "rows": r.rows,
+            "rejected": r.rejected,
+            "duplicates": r.duplicates,
+            "bytes": r.bytes,
+            "seconds": r.duration.as_secs_f64(),
+            "attempts": r.attempts,
+        })
+        .to_string();
+    }
+    match r.outcome {
+        Outcome::Loaded => format!(
+            "loaded      {}  rows={} rejected={} duplicates={} bytes={} {:.2}s {:.0} rows/s load_id={}",
+            r.object,
+            r.rows,
+            r.rejected,
+            r.duplicates,
+            r.bytes,
+            r.duration.as_secs_f64(),
+            r.rows_per_sec(),
+            r.load_id.unwrap_or_default()
+        ),
+        Outcome::Skipped => format!(
+            "skipped     {}  already loaded (load_id={})",
+            r.object,
+            r.load_id.unwrap_or_default()
+        ),
+        Outcome::Superseded => format!(
+            "superseded  {}  replaced since its event; the newer version loads on its own event",
+            r.object
+        ),
+    }
+}
+
+fn failure_line(object: &str, e: &loader::Error, json: bool) -> String {
+    if json {
+        return serde_json::json!({
+            "object": object,
+            "outcome": "failed",
+            "error": e.to_string(),
+            "kind": e.kind(),
+        })
+        .to_string();
+    }
+    format!("FAILED      {object}  {e}")
+}
+
+/// Turns the command line's sources into objects, in the order given;
+/// directories and prefixes in name order.
+async fn expand(args: &LoadArgs, s3: Option<&aws_sdk_s3::Client>) -> anyhow::Result<Vec<Item>> {
+    let mut items = Vec::new();
+    for src in &args.sources {
+        if src == "-" {
+            items.push(Item {
+                source: Source::Stdin {
+                    name: args.stdin_name.clone(),
+                },
+                size: None,
+            });
+        } else if src.starts_with("s3://") {
+            let (bucket, key) = cli::split_s3_url(src)?;
+            let client = s3.context("no S3 client")?;
+            if key.is_empty() || key.ends_with('/') {
+                list_prefix(client, &bucket, &key, &args.suffixes, &mut items).await?;
+            } else {
+                items.push(Item {
+                    source: Source::s3(bucket, key),
+                    size: None,
+                });
+            }
+        } else {
+            let path = PathBuf::from(src);
+            let meta = std::fs::metadata(&path).with_context(|| src.clone())?;
+            if meta.is_dir() {
+                list_dir(&path, &args.suffixes, &mut items)?;
+            } else {
+                items.push(Item {
+                    source: Source::File(path),
+                    size: Some(meta.len()),
+                });
+            }
+        }
+    }
+    Ok(items)
+}
+
+fn wanted(name: &str, suffixes: &[String]) -> bool {
+    let lower = name.to_ascii_lowercase();
+    suffixes
+        .iter()
+        .any(|s| lower.ends_with(&s.to_ascii_lowercase()))
+}
+
+fn list_dir(dir: &Path, suffixes: &[String], items: &mut Vec<Item>) -> anyhow::Result<()> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("{}", dir.display()))? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if meta.is_file() && wanted(&name, suffixes) {
+            found.push((entry.path(), meta.len()));
+        }
+    }
+    found.sort();
+    items.extend(found.into_iter().map(|(path, size)| Item {
+        source: Source::File(path),
+        size: Some(size),
+    }));
+    Ok(())
+}
+
+async fn list_prefix(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+    suffixes: &[String],
+    items: &mut Vec<Item>,
+) -> anyhow::Result<()> {
+    let mut pages = client
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| {
+            loader::source::s3_error(&format!("s3://{bucket}/{prefix}"), "ListObjectsV2", e)
+        })?;
+        for object in page.contents() {
+            let Some(key) = object.key() else { continue };
+            if !wanted(key, suffixes) {
+                continue;
+            }
+            let size = object.size().and_then(|n| u64::try_from(n).ok());
+            items.push(Item {
+                source: Source::S3 {
+                    bucket: bucket.to_string(),
+                    key: key.to_string(),
+                    etag: object.e_tag().map(loader::source::bare_etag),
+                    version_id: None,
+                    size,
+                },
+                size,
+            });
+        }
+    }
+    Ok(())
+}

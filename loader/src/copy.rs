@@ -1,0 +1,205 @@
+//! The COPY FROM STDIN sink, and the pipeline that feeds it.
+//!
+//! Contract (the same as tokio-postgres' `CopyInSink`): [`CopySink::finish`]
+//! ends the COPY statement successfully, which fires the batch trigger;
+//! dropping a `CopySink` without finishing aborts the COPY (the server gets
+//! `CopyFail`), and nothing of it is inserted. The transaction around it
+//! decides whether anything is committed.
+//!
+//! [`stream_into`] runs the encoder on its own task and sends its output
+//! through a bounded channel, so parsing and sending overlap while memory
+//! stays bounded: a slow database slows the reads, never grows a buffer.
+
+use std::pin::Pin;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::SinkExt;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::mpsc;
+use tokio_postgres::{CopyInSink, Transaction};
+
+use crate::columns::{COLUMNS, LOAD_ID_COLUMN, STAGING_TABLE};
+use crate::encode::{CopyFormat, EncodeFault, EncodeOptions, Encoder, Summary};
+use crate::error::{Error, Result};
+
+/// Bytes asked of the source per read. Chosen by the `chunk_size` criterion
+/// run (BENCHMARKS.md): larger reads bought nothing measurable.
+pub const READ_CHUNK: usize = 256 * 1024;
+
+/// Encoded bytes gathered before one CopyData message goes to the channel.
+pub const FLUSH_BYTES: usize = 256 * 1024;
+
+/// Messages in flight between the encoder task and the COPY task.
+pub const CHANNEL_DEPTH: usize = 4;
+
+/// `"name"` with embedded quotes doubled: the one way identifiers reach SQL.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The COPY statement for the staging table in the given format.
+pub fn copy_statement(format: CopyFormat, with_load_id: bool) -> String {
+    let mut cols: Vec<String> = COLUMNS.iter().map(|c| quote_ident(c.name)).collect();
+    if with_load_id {
+        cols.push(quote_ident(LOAD_ID_COLUMN));
+    }
+    format!(
+        "COPY {} ({}) FROM STDIN (FORMAT {})",
+        quote_ident(STAGING_TABLE),
+        cols.join(", "),
+        format.sql_option()
+    )
+}
+
+/// An open COPY into `staging_table`.
+pub struct CopySink {
+    inner: Pin<Box<CopyInSink<Bytes>>>,
+    object: String,
+}
+
+impl CopySink {
+    /// Starts `COPY staging_table (...) FROM STDIN` in the transaction.
+    ///
+    /// # Errors
+    /// [`Error::Database`] when the server refuses the statement.
+    pub async fn start(
+        tx: &Transaction<'_>,
+        format: CopyFormat,
+        with_load_id: bool,
+        object: &str,
+    ) -> Result<Self> {
+        let sink = tx
+            .copy_in(&copy_statement(format, with_load_id))
+            .await
+            .map_err(|e| Error::db(object, "starting COPY", e))?;
+        Ok(CopySink {
+            inner: Box::pin(sink),
+            object: object.to_string(),
+        })
+    }
+
+    /// Sends encoded rows; waits while the connection's buffer is full.
+    ///
+    /// # Errors
+    /// [`Error::Database`]: the server ended the COPY or the connection broke.
+    pub async fn send(&mut self, chunk: Bytes) -> Result<()> {
+        self.inner
+            .send(chunk)
+            .await
+            .map_err(|e| Error::db(&self.object, "sending COPY data", e))
+    }
+
+    /// Ends the COPY successfully (the trigger runs now) and returns the
+    /// number of rows the server inserted.
+    ///
+    /// # Errors
+    /// [`Error::Database`]: a row or the trigger failed, or the connection broke.
+    pub async fn finish(mut self) -> Result<u64> {
+        self.inner
+            .as_mut()
+            .finish()
+            .await
+            .map_err(|e| Error::db(&self.object, "finishing COPY", e))
+    }
+}
+
+/// What [`stream_into`] saw.
+#[derive(Debug)]
+pub struct Streamed {
+    /// The encoder's totals.
+    pub summary: Summary,
+    /// xxh3-128 of the decompressed bytes, when asked for.
+    pub content_hash: Option<u128>,
+}
+
+/// Reads `reader` to its end through the encoder into `sink`, the encoder on
+/// its own task. On any error the COPY is left unfinished (the caller drops
+/// the sink, which aborts it).
+///
+/// # Errors
+/// Bad data ([`Error::Data`]), a read failure ([`Error::Read`], retryable
+/// per `read_retryable`), or the sink's database error.
+pub async fn stream_into(
+    sink: &mut CopySink,
+    mut reader: Pin<Box<dyn AsyncRead + Send>>,
+    options: EncodeOptions,
+    hash_content: bool,
+    object: &str,
+    read_retryable: bool,
+) -> Result<Streamed> {
+    let (tx, mut rx) = mpsc::channel::<Bytes>(CHANNEL_DEPTH);
+    let shown = object.to_string();
+    let parse = tokio::spawn(async move {
+        let mut encoder = Encoder::new(options);
+        let mut input = BytesMut::with_capacity(READ_CHUNK);
+        let mut out = BytesMut::with_capacity(FLUSH_BYTES + FLUSH_BYTES / 2);
+        let mut hasher = hash_content.then(xxhash_rust::xxh3::Xxh3Default::new);
+        let data_error = |fault: EncodeFault| Error::Data {
+            object: shown.clone(),
+            fault: Box::new(fault),
+        };
+        loop {
+            input.clear();
+            input.reserve(READ_CHUNK);
+            let n = reader.read_buf(&mut input).await.map_err(|e| Error::Read {
+                object: shown.clone(),
+                message: e.to_string(),
+                retryable: read_retryable,
+            })?;
+            if n == 0 {
+                break;
+            }
+            if let Some(h) = hasher.as_mut() {
+                h.update(&input);
+            }
+            encoder.encode(&input, &mut out).map_err(data_error)?;
+            if out.len() >= FLUSH_BYTES && tx.send(out.split().freeze()).await.is_err() {
+                // The COPY side stopped; its error is the one to report.
+                return Ok(None);
+            }
+        }
+        let summary = encoder.finish(&mut out).map_err(data_error)?;
+        if !out.is_empty() && tx.send(out.split().freeze()).await.is_err() {
+            return Ok(None);
+        }
+        Ok(Some(Streamed {
+            summary,
+            content_hash: hasher.map(|h| h.digest128()),
+        }))
+    });
+    let parse = AbortOnDrop(parse);
+    while let Some(chunk) = rx.recv().await {
+        sink.send(chunk).await?;
+    }
+    match parse.join().await? {
+        Some(streamed) => Ok(streamed),
+        None => Err(Error::Read {
+            object: object.to_string(),
+            message: "the COPY stopped receiving rows".into(),
+            retryable: true,
+        }),
+    }
+}
+
+/// Aborts the encoder task when the load is dropped (deadline, error).
+struct AbortOnDrop(tokio::task::JoinHandle<Result<Option<Streamed>>>);
+
+impl AbortOnDrop {
+    async fn join(mut self) -> Result<Option<Streamed>> {
+        let handle = &mut self.0;
+        match handle.await {
+            Ok(result) => result,
+            Err(e) => Err(Error::Read {
+                object: String::new(),
+                message: format!("encoder task ended abnormally: {e}"),
+                retryable: false,
+            }),
+        }
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

@@ -1,0 +1,747 @@
+//! CSV bytes in, validated PostgreSQL COPY rows out: pure, synchronous, no I/O.
+//!
+//! The [`Encoder`] is a push parser around `csv-core`: hand it the object's
+//! bytes in chunks of any size, split anywhere, and it appends complete COPY
+//! rows to an output buffer. Field bytes go from the input chunk through
+//! csv-core's record buffer into the output without a per-field allocation.
+//!
+//! Invariants:
+//! - Only whole, validated rows reach the output. A bad field truncates the
+//!   output back to the start of its row, so a rejected row leaves no bytes.
+//! - Memory is bounded by [`EncodeOptions::max_record_bytes`] whatever the
+//!   input: an over-long record or one with too many fields is consumed to
+//!   its end and reported, never buffered whole.
+//! - Calling [`Encoder::encode`] with an empty chunk does nothing; the end
+//!   of input is only ever signalled by [`Encoder::finish`].
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use loader::{CopyFormat, EncodeOptions, Encoder};
+//!
+//! let mut enc = Encoder::new(EncodeOptions { format: CopyFormat::Text, ..Default::default() });
+//! let mut out = BytesMut::new();
+//! let csv = "Transaction_ID,Transaction_Date,Transaction_Time,Total_Amount,Payment_Method,\
+//!            Store_ID,Store_Name,Store_Location,Product_ID,Product_Name,Product_Category,\
+//!            Product_Price,Quantity_Sold,Customer_ID,Customer_Age,Customer_Gender,\
+//!            Customer_Membership\n\
+//!            TXN000001,2024-03-01,17:58:00,20.00,Cash,7,Harbor Market,Springfield- IL,\
+//!            12,\"Cable, USB\",Electronics,10.00,2,,,,\n";
+//! let (head, tail) = csv.as_bytes().split_at(100);
+//! enc.encode(head, &mut out).unwrap();
+//! enc.encode(tail, &mut out).unwrap();
+//! let summary = enc.finish(&mut out).unwrap();
+//! assert_eq!(summary.rows, 1);
+//! assert!(out.starts_with(b"TXN000001\t2024-03-01\t17:58:00\t20.00\tCash\t7\t"));
+//! ```
+
+use bytes::{BufMut, BytesMut};
+use csv_core::{ReadRecordResult, Reader};
+
+use crate::columns::{column_index, ColumnType, COLUMNS, NCOLUMNS};
+use crate::value::{self, ValueFault};
+
+/// The COPY wire format the encoder writes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CopyFormat {
+    /// `COPY ... (FORMAT binary)`: typed values, no escaping. The default:
+    /// measured cheaper for the server (see BENCHMARKS.md).
+    #[default]
+    Binary,
+    /// `COPY ... (FORMAT text)`: tab-separated, backslash-escaped.
+    Text,
+}
+
+impl CopyFormat {
+    /// The `FORMAT` option of the COPY statement.
+    pub fn sql_option(self) -> &'static str {
+        match self {
+            CopyFormat::Binary => "binary",
+            CopyFormat::Text => "text",
+        }
+    }
+}
+
+/// What the encoder does, beyond parsing.
+#[derive(Clone, Debug)]
+pub struct EncodeOptions {
+    /// Output format.
+    pub format: CopyFormat,
+    /// Appended to every row as the `load_id` column when set.
+    pub load_id: Option<i64>,
+    /// Bad rows tolerated (and reported in [`Summary::rejects`]) before the
+    /// object fails. 0: the first bad row fails it.
+    pub max_rejects: u64,
+    /// A record whose unescaped fields are longer than this is a bad row.
+    /// Bounds memory: no staging column legitimately holds megabytes.
+    pub max_record_bytes: usize,
+}
+
+/// Chosen generously above any real retail row (a few hundred bytes) while
+/// keeping a hostile 100 MB field from being buffered.
+pub const DEFAULT_MAX_RECORD_BYTES: usize = 1 << 20;
+
+/// Headers wider than this are refused before anything is mapped.
+pub const MAX_HEADER_FIELDS: usize = 1024;
+
+impl Default for EncodeOptions {
+    fn default() -> Self {
+        EncodeOptions {
+            format: CopyFormat::Binary,
+            load_id: None,
+            max_rejects: 0,
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
+        }
+    }
+}
+
+/// One refused row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reject {
+    /// 1-based line where the record starts (the header is line 1).
+    pub line: u64,
+    /// The staging column, when one field is at fault.
+    pub column: Option<&'static str>,
+    /// Why.
+    pub reason: String,
+    /// The offending value, shortened and escaped for display.
+    pub value: Option<String>,
+    /// The record re-serialized as CSV (shortened), for `load_rejects`.
+    pub raw: String,
+}
+
+impl std::fmt::Display for Reject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}", self.line)?;
+        if let Some(c) = self.column {
+            write!(f, ", column {c}")?;
+        }
+        write!(f, ": {}", self.reason)?;
+        if let Some(v) = &self.value {
+            write!(f, " (value {v})")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why the encoder stopped. The caller adds the object's name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EncodeFault {
+    /// The header row cannot be mapped onto the staging columns.
+    Header(String),
+    /// The object has no header row at all.
+    Empty,
+    /// A bad row with `max_rejects` 0.
+    Row(Reject),
+    /// More bad rows than `max_rejects`; the last one is given.
+    TooManyRejects { max: u64, last: Reject },
+}
+
+impl std::fmt::Display for EncodeFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EncodeFault::Header(why) => write!(f, "line 1 (header): {why}"),
+            EncodeFault::Empty => write!(f, "empty object: no header row"),
+            EncodeFault::Row(r) => write!(f, "{r}"),
+            EncodeFault::TooManyRejects { max, last } => {
+                write!(
+                    f,
+                    "more than {max} bad rows (--max-rejects); the last: {last}"
+                )
+            }
+        }
+    }
+}
+
+/// Totals of one encoded object.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Rows written to the output.
+    pub rows: u64,
+    /// Rows refused (at most `max_rejects`).
+    pub rejects: Vec<Reject>,
+    /// Input bytes consumed.
+    pub bytes: u64,
+}
+
+const NO_FIELD: usize = usize::MAX;
+
+/// The binary COPY signature, flags and header-extension length.
+const BINARY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+
+/// The streaming CSV -> COPY encoder. See the module docs.
+pub struct Encoder {
+    opts: EncodeOptions,
+    reader: Reader,
+    /// Unescaped field bytes of the record being read.
+    record: Vec<u8>,
+    /// End offsets of its fields in `record`.
+    ends: Vec<usize>,
+    rec_len: usize,
+    ends_len: usize,
+    /// Fields of the current record not kept because it had too many.
+    extra_fields: usize,
+    /// The current record outgrew `max_record_bytes`; its bytes are dropped.
+    oversized: bool,
+    /// Quote characters seen in the current record's raw bytes, to tell a
+    /// quoted field left open at the end of the input.
+    quotes: u64,
+    /// For each staging column, the CSV field holding it, or `NO_FIELD`.
+    mapping: [usize; NCOLUMNS],
+    /// Fields per row, from the header; 0 until the header is read.
+    width: usize,
+    started: bool,
+    finished: bool,
+    summary: Summary,
+}
+
+impl Encoder {
+    /// A new encoder for one object.
+    pub fn new(opts: EncodeOptions) -> Self {
+        Encoder {
+            reader: Reader::new(),
+            record: vec![0; 64 * 1024],
+            ends: vec![0; MAX_HEADER_FIELDS + 1],
+            rec_len: 0,
+            ends_len: 0,
+            extra_fields: 0,
+            oversized: false,
+            quotes: 0,
+            mapping: [NO_FIELD; NCOLUMNS],
+            width: 0,
+            started: false,
+            finished: false,
+            summary: Summary::default(),
+            opts,
+        }
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> u64 {
+        self.summary.rows
+    }
+
+    /// Input bytes consumed so far.
+    pub fn bytes(&self) -> u64 {
+        self.summary.bytes
+    }
+
+    /// Parses `input` (any chunk of the object, split anywhere) and appends
+    /// the complete rows it finishes to `out`.
+    ///
+    /// # Errors
+    /// A header that does not map onto the staging columns, or a bad row
+    /// beyond `max_rejects`. The encoder must not be used after an error.
+    pub fn encode(&mut self, mut input: &[u8], out: &mut BytesMut) -> Result<(), EncodeFault> {
+        self.start(out);
+        self.summary.bytes += input.len() as u64;
+        // An empty slice means end-of-input to csv-core: never pass one here.
+        while !input.is_empty() {
+            let (res, nin) = self.step(input);
+            let last = input[..nin].last().copied();
+            input = &input[nin..];
+            if self.on_result(res, last == Some(b'\n'), out)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the input: reads the last record if it had no line terminator
+    /// and writes the format's trailer.
+    ///
+    /// # Errors
+    /// As [`Encoder::encode`], plus an object without a header row and a
+    /// quoted field still open at the end of the input.
+    pub fn finish(&mut self, out: &mut BytesMut) -> Result<Summary, EncodeFault> {
+        self.start(out);
+        while !self.finished {
+            let (res, _) = self.step(&[]);
+            if res == ReadRecordResult::Record && self.quotes % 2 == 1 {
+                let line = self.record_line(false);
+                self.reset_record();
+                if self.width == 0 {
+                    return Err(EncodeFault::Header("quoted field not closed".into()));
+                }
+                let reject = Reject {
+                    line,
+                    column: None,
+                    reason: "quoted field not closed before the end of the object".into(),
+                    value: None,
+                    raw: String::new(),
+                };
+                self.bad_row(reject)?;
+                continue;
+            }
+            self.on_result(res, false, out)?;
+        }
+        if self.width == 0 {
+            return Err(EncodeFault::Empty);
+        }
+        if self.opts.format == CopyFormat::Binary {
+            out.put_i16(-1);
+        }
+        Ok(std::mem::take(&mut self.summary))
+    }
+
+    fn start(&mut self, out: &mut BytesMut) {
+        if !self.started {
+            self.started = true;
+            if self.opts.format == CopyFormat::Binary {
+                out.extend_from_slice(BINARY_HEADER);
+            }
+        }
+    }
+
+    /// One call into csv-core, keeping the record buffers' bookkeeping.
+    #[inline]
+    fn step(&mut self, input: &[u8]) -> (ReadRecordResult, usize) {
+        let (res, nin, nout, nend) = self.reader.read_record(
+            input,
+            &mut self.record[self.rec_len..],
+            &mut self.ends[self.ends_len..],
+        );
+        self.quotes += input[..nin].iter().filter(|&&b| b == b'"').count() as u64;
+        self.rec_len += nout;
+        self.ends_len += nend;
+        (res, nin)
+    }
+
+    /// Acts on one csv-core result. Returns true at the end of the input.
+    #[inline]
+    fn on_result(
+        &mut self,
+        res: ReadRecordResult,
+        ended_by_newline: bool,
+        out: &mut BytesMut,
+    ) -> Result<bool, EncodeFault> {
+        match res {
+            ReadRecordResult::InputEmpty => {}
+            ReadRecordResult::OutputFull => self.grow_record(),
+            ReadRecordResult::OutputEndsFull => {
+                // Keep counting fields without keeping their offsets.
+                self.extra_fields += self.ends_len;
+                self.ends_len = 0;
+            }
+            ReadRecordResult::Record => {
+                let result = self.on_record(ended_by_newline, out);
+                self.reset_record();
+                result?;
+            }
+            ReadRecordResult::End => {
+                self.finished = true;
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    fn grow_record(&mut self) {
+        if self.record.len() < self.opts.max_record_bytes {
+            let new_len = (self.record.len() * 2).min(self.opts.max_record_bytes.max(1));
+            self.record.resize(new_len.max(self.record.len() + 1), 0);
+        } else {
+            // Too long: drop what we have and consume the rest of the record.
+            // Field offsets keep growing past the buffer; they are never used.
+            self.oversized = true;
+            self.rec_len = 0;
+        }
+    }
+
+    fn reset_record(&mut self) {
+        self.rec_len = 0;
+        self.ends_len = 0;
+        self.extra_fields = 0;
+        self.oversized = false;
+        self.quotes = 0;
+    }
+
+    /// The 1-based line where the current record starts: csv-core's line
+    /// counter starts at 1 and counts every newline consumed so far, and the
+    /// record's own newlines (inside quoted fields) are in its unescaped bytes.
+    fn record_line(&self, ended_by_newline: bool) -> u64 {
+        let inner = if self.oversized {
+            0
+        } else {
+            self.record[..self.rec_len]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count() as u64
+        };
+        let line = self.reader.line() - u64::from(ended_by_newline);
+        line.saturating_sub(inner).max(1)
+    }
+
+    fn field(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.record[start..self.ends[i]]
+    }
+
+    fn nfields(&self) -> usize {
+        self.extra_fields + self.ends_len
+    }
+
+    fn on_record(&mut self, ended_by_newline: bool, out: &mut BytesMut) -> Result<(), EncodeFault> {
+        if self.width == 0 {
+            return self.on_header();
+        }
+        let nfields = self.nfields();
+        if self.oversized || nfields != self.width {
+            let reason = if self.oversized {
+                format!("record longer than {} bytes", self.opts.max_record_bytes)
+            } else {
+                format!("expected {} fields, found {nfields}", self.width)
+            };
+            let reject = Reject {
+                line: self.record_line(ended_by_newline),
+                column: None,
+                reason,
+                value: None,
+                raw: if self.oversized {
+                    String::new()
+                } else {
+                    self.raw_record()
+                },
+            };
+            return self.bad_row(reject);
+        }
+        let row_start = out.len();
+        match self.write_row(out) {
+            Ok(()) => {
+                self.summary.rows += 1;
+                Ok(())
+            }
+            Err((col, fault)) => {
+                out.truncate(row_start);
+                let field = self.field(self.mapping[col]);
+                let reject = Reject {
+                    line: self.record_line(ended_by_newline),
+                    column: Some(COLUMNS[col].name),
+                    reason: fault.describe().to_string(),
+                    value: Some(show_value(field)),
+                    raw: self.raw_record(),
+                };
+                self.bad_row(reject)
+            }
+        }
+    }
+
+    fn bad_row(&mut self, reject: Reject) -> Result<(), EncodeFault> {
+        if self.opts.max_rejects == 0 {
+            return Err(EncodeFault::Row(reject));
+        }
+        if self.summary.rejects.len() as u64 >= self.opts.max_rejects {
+            return Err(EncodeFault::TooManyRejects {
+                max: self.opts.max_rejects,
+                last: reject,
+            });
+        }
+        self.summary.rejects.push(reject);
+        Ok(())
+    }
+
+    fn on_header(&mut self) -> Result<(), EncodeFault> {
+        let n = self.nfields();
+        if self.oversized || self.extra_fields > 0 || n > MAX_HEADER_FIELDS {
+            return Err(EncodeFault::Header(format!(
+                "more than {MAX_HEADER_FIELDS} columns or longer than {} bytes",
+                self.opts.max_record_bytes
+            )));
+        }
+        let mut unknown = Vec::new();
+        let mut duplicate = Vec::new();
+        for i in 0..n {
+            let name = self.field(i);
+            match column_index(name) {
+                Some(c) if self.mapping[c] != NO_FIELD => duplicate.push(show_value(name)),
+                Some(c) => self.mapping[c] = i,
+                None => unknown.push(show_value(name)),
+            }
+        }
+        let missing: Vec<&str> = COLUMNS
+            .iter()
+            .zip(self.mapping)
+            .filter(|(c, f)| !c.nullable && *f == NO_FIELD)
+            .map(|(c, _)| c.name)
+            .collect();
+        let mut problems = Vec::new();
+        if !missing.is_empty() {
+            problems.push(format!("missing required columns: {}", missing.join(", ")));
+        }
+        if !unknown.is_empty() {
+            problems.push(format!("unknown columns: {}", unknown.join(", ")));
+        }
+        if !duplicate.is_empty() {
+            problems.push(format!("columns named twice: {}", duplicate.join(", ")));
+        }
+        if !problems.is_empty() {
+            return Err(EncodeFault::Header(problems.join("; ")));
+        }
+        self.width = n;
+        // Data rows never need more offsets than the header had fields.
+        self.ends.truncate(n.max(1));
+        Ok(())
+    }
+
+    /// Writes one row; on a bad field returns its staging column index.
+    #[inline]
+    fn write_row(&self, out: &mut BytesMut) -> Result<(), (usize, ValueFault)> {
+        let binary = self.opts.format == CopyFormat::Binary;
+        if binary {
+            let n = NCOLUMNS + usize::from(self.opts.load_id.is_some());
+            out.reserve(self.rec_len + 6 * n + 64);
+            out.put_i16(n as i16);
+        } else {
+            out.reserve(self.rec_len + 2 * NCOLUMNS + 32);
+        }
+        for (col, column) in COLUMNS.iter().enumerate() {
+            let idx = self.mapping[col];
+            let field: &[u8] = if idx == NO_FIELD {
+                &[]
+            } else {
+                self.field(idx)
+            };
+            if !binary && col > 0 {
+                out.put_u8(b'\t');
+            }
+            let empty = match column.ty {
+                ColumnType::Text => field.is_empty(),
+                _ => field.trim_ascii().is_empty(),
+            };
+            if empty {
+                if !column.nullable {
+                    return Err((col, ValueFault::Empty));
+                }
+                if binary {
+                    out.put_i32(-1);
+                } else {
+                    out.extend_from_slice(b"\\N");
+                }
+                continue;
+            }
+            let written = if binary {
+                write_binary(column.ty, field, out)
+            } else {
+                write_text(column.ty, field, out)
+            };
+            written.map_err(|fault| (col, fault))?;
+        }
+        match (self.opts.load_id, binary) {
+            (Some(id), true) => {
+                out.put_i32(8);
+                out.put_i64(id);
+            }
+            (Some(id), false) => {
+                out.put_u8(b'\t');
+                push_decimal(out, id.unsigned_abs(), id < 0);
+                out.put_u8(b'\n');
+            }
+            (None, false) => out.put_u8(b'\n'),
+            (None, true) => {}
+        }
+        Ok(())
+    }
+
+    /// The current record as one CSV line, for `load_rejects`.
+    fn raw_record(&self) -> String {
+        const MAX_RAW: usize = 4096;
+        let mut raw = String::new();
+        for i in 0..self.ends_len {
+            if i > 0 {
+                raw.push(',');
+            }
+            let text = String::from_utf8_lossy(self.field(i)).replace('\0', "\u{fffd}");
+            if text.contains([',', '"', '\n', '\r']) {
+                raw.push('"');
+                raw.push_str(&text.replace('"', "\"\""));
+                raw.push('"');
+            } else {
+                raw.push_str(&text);
+            }
+            if raw.len() > MAX_RAW {
+                let mut cut = MAX_RAW;
+                while !raw.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                raw.truncate(cut);
+                raw.push('…');
+                break;
+            }
+        }
+        raw
+    }
+}
+
+#[inline]
+fn write_binary(ty: ColumnType, field: &[u8], out: &mut BytesMut) -> Result<(), ValueFault> {
+    match ty {
+        ColumnType::Text => {
+            value::check_text(field)?;
+            out.put_i32(field.len() as i32);
+            out.extend_from_slice(field);
+        }
+        ColumnType::Date => {
+            let days = value::parse_date(field)?;
+            out.put_i32(4);
+            out.put_i32(days);
+        }
+        ColumnType::Time => {
+            let us = value::parse_time(field)?;
+            out.put_i32(8);
+            out.put_i64(us);
+        }
+        ColumnType::Money => put_numeric(out, value::parse_money(field)?),
+        ColumnType::Int2 => {
+            let v = value::parse_int2(field)?;
+            out.put_i32(2);
+            out.put_i16(v);
+        }
+        ColumnType::Int4 => {
+            let v = value::parse_int4(field)?;
+            out.put_i32(4);
+            out.put_i32(v);
+        }
+    }
+    Ok(())
+}
+
+/// Writes cents as a binary `numeric` with display scale 2: base-10000
+/// digits, most significant first, no leading or trailing zero digits.
+#[inline]
+fn put_numeric(out: &mut BytesMut, cents: i64) {
+    let negative = cents < 0;
+    let abs = cents.unsigned_abs();
+    let (mut int_part, frac) = (abs / 100, (abs % 100) as i16 * 100);
+    // numeric(15,2) has at most 13 integer digits: 4 base-10000 groups.
+    let mut groups = [0i16; 4];
+    let mut ngroups = 0;
+    while int_part > 0 {
+        groups[ngroups] = (int_part % 10_000) as i16;
+        int_part /= 10_000;
+        ngroups += 1;
+    }
+    let mut digits = [0i16; 5];
+    let mut ndigits = 0;
+    for g in groups[..ngroups].iter().rev() {
+        digits[ndigits] = *g;
+        ndigits += 1;
+    }
+    let weight: i16 = if ngroups > 0 { ngroups as i16 - 1 } else { -1 };
+    if frac != 0 {
+        digits[ndigits] = frac;
+        ndigits += 1;
+    }
+    // Trailing zero groups of the integer part carry no information.
+    while ndigits > 0 && digits[ndigits - 1] == 0 {
+        ndigits -= 1;
+    }
+    out.put_i32(8 + 2 * ndigits as i32);
+    out.put_i16(ndigits as i16);
+    out.put_i16(if ndigits == 0 { 0 } else { weight });
+    out.put_u16(if negative && ndigits > 0 { 0x4000 } else { 0 });
+    out.put_i16(2);
+    for d in &digits[..ndigits] {
+        out.put_i16(*d);
+    }
+}
+
+#[inline]
+fn write_text(ty: ColumnType, field: &[u8], out: &mut BytesMut) -> Result<(), ValueFault> {
+    match ty {
+        ColumnType::Text => {
+            value::check_text(field)?;
+            push_escaped(out, field);
+        }
+        ColumnType::Date => {
+            value::parse_date(field)?;
+            out.extend_from_slice(field.trim_ascii());
+        }
+        ColumnType::Time => {
+            value::parse_time(field)?;
+            out.extend_from_slice(field.trim_ascii());
+        }
+        ColumnType::Money => {
+            let cents = value::parse_money(field)?;
+            let abs = cents.unsigned_abs();
+            push_decimal(out, abs / 100, cents < 0);
+            out.put_u8(b'.');
+            out.put_u8(b'0' + (abs % 100 / 10) as u8);
+            out.put_u8(b'0' + (abs % 10) as u8);
+        }
+        ColumnType::Int2 => {
+            let v = value::parse_int2(field)?;
+            push_decimal(out, v.unsigned_abs() as u64, v < 0);
+        }
+        ColumnType::Int4 => {
+            let v = value::parse_int4(field)?;
+            push_decimal(out, v.unsigned_abs() as u64, v < 0);
+        }
+    }
+    Ok(())
+}
+
+/// COPY TEXT escaping: backslash, tab, newline and carriage return would
+/// otherwise end fields or rows (or, as `\.`, the data) early.
+#[inline]
+fn push_escaped(out: &mut BytesMut, field: &[u8]) {
+    if !field
+        .iter()
+        .any(|&b| matches!(b, b'\\' | b'\t' | b'\n' | b'\r'))
+    {
+        out.extend_from_slice(field);
+        return;
+    }
+    for &b in field {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            other => out.put_u8(other),
+        }
+    }
+}
+
+#[inline]
+fn push_decimal(out: &mut BytesMut, mut v: u64, negative: bool) {
+    let mut buf = [0u8; 21];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    if negative {
+        i -= 1;
+        buf[i] = b'-';
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// A field shortened and escaped for an error message: never more than
+/// about 60 characters, control characters and invalid UTF-8 made visible.
+pub fn show_value(field: &[u8]) -> String {
+    const MAX_CHARS: usize = 60;
+    let text = String::from_utf8_lossy(field);
+    let mut shown = String::with_capacity(MAX_CHARS + 8);
+    shown.push('"');
+    for (n, c) in text.chars().enumerate() {
+        if n == MAX_CHARS {
+            shown.push('…');
+            break;
+        }
+        match c {
+            '"' => shown.push_str("\\\""),
+            '\\' => shown.push_str("\\\\"),
+            c if c.is_control() => shown.push_str(&c.escape_default().to_string()),
+            c => shown.push(c),
+        }
+    }
+    shown.push('"');
+    if field.len() > MAX_CHARS * 4 {
+        shown.push_str(&format!(" ({} bytes)", field.len()));
+    }
+    shown
+}

@@ -1,0 +1,99 @@
+//! The Lambda's configuration, read from the environment once at init.
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `DATABASE_URL` or `PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE` | the database | libpq's defaults |
+//! | `PGSSLMODE`, `PGSSLROOTCERT` | TLS (`verify-full` with the RDS CA bundle in production) | `prefer` |
+//! | `DATABASE_SECRET_ARN` | Secrets Manager secret with `username`, `password` (and optionally `host`, `port`, `dbname`) | none |
+//! | `DATABASE_IAM_AUTH` | `true`: authenticate with RDS IAM tokens | `false` |
+//! | `MAX_REJECTS` | bad rows set aside per object before it fails | `0` |
+//! | `WORK_MEM` | `work_mem` of each load transaction | `256MB` |
+//! | `COPY_FORMAT` | `binary` or `text` | `binary` |
+//! | `MAX_ATTEMPTS` | tries per object for retryable errors | `3` |
+//! | `DEADLINE_MARGIN_MS` | stop a load this long before the invocation's deadline | `10000` |
+//! | `AWS_ENDPOINT_URL` | a non-AWS S3 endpoint (path-style addressing) | AWS |
+
+use std::time::Duration;
+
+use crate::auth::{apply_secret, fetch_secret, IamAuth};
+use crate::db::{Db, DbConfig};
+use crate::encode::CopyFormat;
+use crate::error::{Error, Result};
+use crate::handler::Handler;
+use crate::load::{LoadOptions, Loader};
+use crate::source::s3_client_from_config;
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+fn env_parse<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
+    match env(name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse()
+            .map_err(|_| Error::Config(format!("{name}={v:?} is not valid"))),
+    }
+}
+
+/// Load options from the environment.
+///
+/// # Errors
+/// [`Error::Config`] naming the variable that does not parse.
+pub fn options_from_env() -> Result<LoadOptions> {
+    let format = match env("COPY_FORMAT").as_deref() {
+        None | Some("binary") => CopyFormat::Binary,
+        Some("text") => CopyFormat::Text,
+        Some(other) => {
+            return Err(Error::Config(format!(
+                "COPY_FORMAT={other:?}: expected binary or text"
+            )))
+        }
+    };
+    Ok(LoadOptions {
+        format,
+        max_rejects: env_parse("MAX_REJECTS", 0u64)?,
+        work_mem: env("WORK_MEM").unwrap_or_else(|| "256MB".into()),
+        max_attempts: env_parse("MAX_ATTEMPTS", 3u32)?.max(1),
+        deadline_margin: Duration::from_millis(env_parse("DEADLINE_MARGIN_MS", 10_000u64)?),
+        ..LoadOptions::default()
+    })
+}
+
+/// Builds the handler: AWS clients, database settings (secret fetched now),
+/// load options. Connects lazily; `bootstrap` connects once at init to fail
+/// early and warm the connection.
+///
+/// # Errors
+/// [`Error::Config`] for missing or malformed settings, or an unreadable secret.
+pub async fn handler_from_env() -> Result<Handler> {
+    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    let s3 = s3_client_from_config(&aws);
+    let mut config = DbConfig::from_env()?;
+    if let Some(arn) = env("DATABASE_SECRET_ARN") {
+        let client = aws_sdk_secretsmanager::Client::new(&aws);
+        let secret = fetch_secret(&client, &arn).await?;
+        apply_secret(&mut config, &secret)?;
+    }
+    let mut db = Db::new(config);
+    if env_parse("DATABASE_IAM_AUTH", false)? {
+        let region = aws
+            .region()
+            .map(|r| r.to_string())
+            .ok_or_else(|| Error::Config("DATABASE_IAM_AUTH needs AWS_REGION".into()))?;
+        let credentials = aws
+            .credentials_provider()
+            .ok_or_else(|| Error::Config("DATABASE_IAM_AUTH needs AWS credentials".into()))?;
+        db = db.with_iam_auth(IamAuth {
+            region,
+            credentials,
+        });
+    }
+    let options = options_from_env()?;
+    Ok(Handler::new(Loader::new(db, Some(s3), options)))
+}

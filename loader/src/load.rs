@@ -1,0 +1,487 @@
+//! One object's load: claim -> stream -> COPY -> complete, in one
+//! transaction, retried from the start on errors that retrying can fix.
+//!
+//! Invariant: the staged rows, the facts and dimensions the trigger derives
+//! from them, the rejects and the ledger's `loaded` row commit together or
+//! not at all. Failures are recorded after the rollback.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::copy::{stream_into, CopySink};
+use crate::db::Db;
+use crate::encode::{CopyFormat, EncodeOptions, DEFAULT_MAX_RECORD_BYTES};
+use crate::error::{Error, Result};
+use crate::ledger::{self, Claim, Completion, ObjectId};
+use crate::source::{self, bare_etag, ByteCounter, S3Open, Source};
+
+/// How loads run.
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    /// COPY wire format.
+    pub format: CopyFormat,
+    /// Bad rows tolerated per object (see `EncodeOptions::max_rejects`).
+    pub max_rejects: u64,
+    /// Longest record accepted.
+    pub max_record_bytes: usize,
+    /// `work_mem` for the load transaction, so the trigger's aggregates
+    /// stay in memory (a PostgreSQL size such as `256MB`).
+    pub work_mem: String,
+    /// Tries per object for retryable errors (1 = no retry).
+    pub max_attempts: u32,
+    /// First retry delay; doubled each time, with jitter, capped at 20 s.
+    pub backoff: Duration,
+    /// Stop this long before `deadline`.
+    pub deadline_margin: Duration,
+    /// Hard stop for the whole load, retries included (Lambda's deadline).
+    pub deadline: Option<Instant>,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            format: CopyFormat::Binary,
+            max_rejects: 0,
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
+            work_mem: "256MB".into(),
+            max_attempts: 4,
+            backoff: Duration::from_millis(250),
+            deadline_margin: Duration::from_secs(5),
+            deadline: None,
+        }
+    }
+}
+
+/// What happened to one object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Committed now.
+    Loaded,
+    /// Committed before, by an earlier delivery; nothing done.
+    Skipped,
+    /// The object was replaced since its event; its newer version has its
+    /// own event, so this one is not loaded.
+    Superseded,
+}
+
+impl Outcome {
+    /// `loaded`, `skipped` or `superseded`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Loaded => "loaded",
+            Outcome::Skipped => "skipped",
+            Outcome::Superseded => "superseded",
+        }
+    }
+}
+
+/// The figures of one object's load.
+#[derive(Clone, Debug)]
+pub struct LoadReport {
+    /// The object as shown in messages.
+    pub object: String,
+    /// What happened.
+    pub outcome: Outcome,
+    /// The ledger's load id (the earlier one when skipped).
+    pub load_id: Option<i64>,
+    /// Rows staged.
+    pub rows: u64,
+    /// Rows refused (written to `load_rejects`).
+    pub rejected: u64,
+    /// Staged rows whose transaction_id already was a fact.
+    pub duplicates: u64,
+    /// Raw bytes read.
+    pub bytes: u64,
+    /// Wall time, retries included.
+    pub duration: Duration,
+    /// Tries it took.
+    pub attempts: u32,
+}
+
+impl LoadReport {
+    fn empty(object: &str, outcome: Outcome, load_id: Option<i64>) -> Self {
+        LoadReport {
+            object: object.to_string(),
+            outcome,
+            load_id,
+            rows: 0,
+            rejected: 0,
+            duplicates: 0,
+            bytes: 0,
+            duration: Duration::ZERO,
+            attempts: 1,
+        }
+    }
+
+    /// Rows per second of wall time.
+    pub fn rows_per_sec(&self) -> f64 {
+        let secs = self.duration.as_secs_f64();
+        if secs > 0.0 {
+            self.rows as f64 / secs
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Loads objects, one at a time, over one database connection.
+pub struct Loader {
+    db: Db,
+    s3: Option<aws_sdk_s3::Client>,
+    options: LoadOptions,
+}
+
+impl Loader {
+    /// A loader; `s3` is needed only for S3 sources.
+    pub fn new(db: Db, s3: Option<aws_sdk_s3::Client>, options: LoadOptions) -> Self {
+        Loader { db, s3, options }
+    }
+
+    /// The options, to change the deadline per invocation.
+    pub fn options_mut(&mut self) -> &mut LoadOptions {
+        &mut self.options
+    }
+
+    /// The connection holder.
+    pub fn db_mut(&mut self) -> &mut Db {
+        &mut self.db
+    }
+
+    /// Loads one object exactly once: retries retryable errors with jittered
+    /// backoff (re-reading the object from its start), records a failure in
+    /// the ledger when it gives up.
+    ///
+    /// # Errors
+    /// The last attempt's error.
+    pub async fn load(
+        &mut self,
+        source: &Source,
+        progress: Option<&ByteCounter>,
+    ) -> Result<LoadReport> {
+        let started = Instant::now();
+        let shown = source.to_string();
+        let mut identity = None;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let stop_at = self
+                .options
+                .deadline
+                .map(|d| d.checked_sub(self.options.deadline_margin).unwrap_or(d));
+            let result = match stop_at {
+                Some(at) => {
+                    let run = self.attempt(source, progress, &mut identity);
+                    match tokio::time::timeout_at(at, run).await {
+                        Ok(result) => result,
+                        Err(_) => Err(Error::Deadline {
+                            object: shown.clone(),
+                            margin: self.options.deadline_margin,
+                        }),
+                    }
+                }
+                None => self.attempt(source, progress, &mut identity).await,
+            };
+            let error = match result {
+                Ok(mut report) => {
+                    report.duration = started.elapsed();
+                    report.attempts = attempt;
+                    return Ok(report);
+                }
+                Err(e) => e,
+            };
+            if matches!(error, Error::Deadline { .. }) {
+                // The connection may be mid-statement: cancel it and start over.
+                self.db.cancel_and_reset().await;
+            } else if error.breaks_connection() {
+                self.db.reset();
+            }
+            let delay = backoff(self.options.backoff, attempt);
+            let time_left = stop_at.is_none_or(|at| Instant::now() + delay < at);
+            if error.is_retryable() && attempt < self.options.max_attempts && time_left {
+                tracing::warn!(object = %shown, attempt, error = %error, retry_in_ms = delay.as_millis() as u64, "load failed; retrying");
+                tokio::time::sleep(delay).await;
+                continue;
+            }
+            let id = identity.unwrap_or_else(|| {
+                let (bucket, key) = source.ledger_name();
+                ObjectId {
+                    bucket,
+                    key,
+                    etag: None,
+                    version_id: None,
+                }
+            });
+            self.record_failure(&id, &error, attempt, started.elapsed(), &shown)
+                .await;
+            return Err(error);
+        }
+    }
+
+    async fn record_failure(
+        &mut self,
+        id: &ObjectId,
+        error: &Error,
+        attempts: u32,
+        duration: Duration,
+        shown: &str,
+    ) {
+        let timed_out = matches!(error, Error::Deadline { .. });
+        let message = error.to_string();
+        let write = async {
+            let client = self.db.client().await?;
+            ledger::record_failure(
+                client,
+                id,
+                timed_out,
+                &message,
+                attempts as i32,
+                duration,
+                shown,
+            )
+            .await
+        };
+        // Bounded: a Lambda must still answer before its deadline.
+        match tokio::time::timeout(Duration::from_secs(4), write).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::error!(object = %shown, error = %e, "could not record the failure in load_ledger")
+            }
+            Err(_) => {
+                tracing::error!(object = %shown, "timed out recording the failure in load_ledger")
+            }
+        }
+    }
+
+    /// One try. `identity` keeps what was learned about the object (its
+    /// ETag) for the failure record.
+    async fn attempt(
+        &mut self,
+        source: &Source,
+        progress: Option<&ByteCounter>,
+        identity: &mut Option<ObjectId>,
+    ) -> Result<LoadReport> {
+        let started = Instant::now();
+        let shown = source.to_string();
+        let (bucket, key) = source.ledger_name();
+        let mut id = ObjectId {
+            bucket,
+            key,
+            etag: None,
+            version_id: None,
+        };
+        let Loader { db, s3, options } = self;
+        // Learn the S3 object's version before claiming it: the claim is per
+        // (bucket, key, etag).
+        if let Source::S3 {
+            bucket,
+            key,
+            etag,
+            version_id,
+            ..
+        } = source
+        {
+            let client = s3
+                .as_ref()
+                .ok_or_else(|| Error::Config("S3 source given but no S3 client".into()))?;
+            match etag {
+                Some(etag) => {
+                    id.etag = Some(bare_etag(etag));
+                    id.version_id = version_id.clone();
+                }
+                None => {
+                    let head =
+                        source::head_s3(client, bucket, key, version_id.as_deref(), &shown).await?;
+                    id.etag = Some(head.etag);
+                    id.version_id = head.version_id.or_else(|| version_id.clone());
+                }
+            }
+        }
+        *identity = Some(id.clone());
+        let claim_first = id.etag.is_some();
+
+        let client = db.client().await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| Error::db(&shown, "beginning the transaction", e))?;
+        tx.execute(
+            "SELECT set_config('work_mem', $1, true)",
+            &[&options.work_mem],
+        )
+        .await
+        .map_err(|e| Error::db(&shown, "setting work_mem", e))?;
+
+        let load_id = if claim_first {
+            match ledger::claim(&tx, &id, None, &shown).await? {
+                Claim::Claimed { load_id } => load_id,
+                Claim::AlreadyLoaded { load_id } => {
+                    return Ok(LoadReport::empty(&shown, Outcome::Skipped, Some(load_id)));
+                }
+            }
+        } else {
+            ledger::next_load_id(&tx, &shown).await?
+        };
+
+        let opened = match source {
+            Source::S3 {
+                bucket,
+                key,
+                size: event_size,
+                ..
+            } => {
+                let client = s3.as_ref().expect("checked above");
+                let etag = id.etag.as_deref().unwrap_or_default();
+                let version = id.version_id.as_deref();
+                match source::open_s3(
+                    client,
+                    bucket,
+                    key,
+                    etag,
+                    version,
+                    &shown,
+                    progress.cloned(),
+                )
+                .await?
+                {
+                    S3Open::Opened(mut opened) => {
+                        opened.size = opened.size.or(*event_size);
+                        opened
+                    }
+                    S3Open::Superseded => {
+                        return Ok(LoadReport::empty(&shown, Outcome::Superseded, None));
+                    }
+                }
+            }
+            _ => source::open_local(source, progress.cloned()).await?,
+        };
+        let is_s3 = matches!(source, Source::S3 { .. });
+        let raw_bytes = opened.raw_bytes.clone();
+        let expected_size = opened.size;
+        let reader = opened.reader;
+
+        let mut sink = CopySink::start(&tx, options.format, true, &shown).await?;
+        let encode = EncodeOptions {
+            format: options.format,
+            load_id: Some(load_id),
+            max_rejects: options.max_rejects,
+            max_record_bytes: options.max_record_bytes,
+        };
+        let streamed = stream_into(&mut sink, reader, encode, !claim_first, &shown, is_s3).await;
+        let streamed = match streamed {
+            // A read error after the whole body arrived is the content's fault
+            // (a truncated gzip stream), not the network's.
+            Err(Error::Read {
+                object, message, ..
+            }) => {
+                let whole = expected_size.is_some_and(|n| raw_bytes.get() >= n);
+                return Err(Error::Read {
+                    object,
+                    message,
+                    retryable: is_s3 && !whole,
+                });
+            }
+            other => other?,
+        };
+        if let Some(size) = expected_size.filter(|_| is_s3) {
+            let got = raw_bytes.get();
+            if got != size {
+                return Err(Error::Read {
+                    object: shown.clone(),
+                    message: format!("the body ended after {got} of {size} bytes"),
+                    retryable: true,
+                });
+            }
+        }
+        let rows = sink.finish().await?;
+        let summary = streamed.summary;
+        if rows != summary.rows {
+            return Err(Error::Read {
+                object: shown.clone(),
+                message: format!(
+                    "the server counted {rows} rows, the encoder sent {}",
+                    summary.rows
+                ),
+                retryable: false,
+            });
+        }
+        let facts_inserted = ledger::facts_inserted(&tx, &shown).await?;
+
+        if !claim_first {
+            let hash = streamed.content_hash.unwrap_or_default();
+            id.etag = Some(format!("xxh3-{hash:032x}"));
+            *identity = Some(id.clone());
+            if let Claim::AlreadyLoaded { load_id } =
+                ledger::claim(&tx, &id, Some(load_id), &shown).await?
+            {
+                // Same content loaded before: roll everything back.
+                drop(tx);
+                return Ok(LoadReport::empty(&shown, Outcome::Skipped, Some(load_id)));
+            }
+        }
+        ledger::insert_rejects(&tx, load_id, &summary.rejects, &shown).await?;
+        let done = Completion {
+            rows: rows as i64,
+            rejected: summary.rejects.len() as i64,
+            duplicates: rows as i64 - facts_inserted,
+            facts_inserted,
+            bytes: raw_bytes.get() as i64,
+            duration: started.elapsed(),
+        };
+        ledger::complete(&tx, load_id, &done, &shown).await?;
+        tx.commit()
+            .await
+            .map_err(|e| Error::db(&shown, "committing", e))?;
+        tracing::info!(
+            object = %shown,
+            load_id,
+            rows,
+            rejected = done.rejected,
+            duplicates = done.duplicates,
+            bytes = done.bytes,
+            seconds = started.elapsed().as_secs_f64(),
+            "loaded"
+        );
+        Ok(LoadReport {
+            object: shown,
+            outcome: Outcome::Loaded,
+            load_id: Some(load_id),
+            rows,
+            rejected: done.rejected as u64,
+            duplicates: done.duplicates as u64,
+            bytes: done.bytes as u64,
+            duration: started.elapsed(),
+            attempts: 1,
+        })
+    }
+}
+
+/// Exponential backoff with jitter: a random delay in [d/2, d] where d
+/// doubles per attempt from `base`, capped at 20 s.
+fn backoff(base: Duration, attempt: u32) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let d = base
+        .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
+        .min(Duration::from_secs(20));
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(attempt);
+    let unit = (h.finish() % 1000) as f64 / 1000.0;
+    d.mul_f64(0.5 + 0.5 * unit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let base = Duration::from_millis(100);
+        for attempt in 1..30 {
+            let d = backoff(base, attempt);
+            let full = base
+                .saturating_mul(1u32 << (attempt - 1).min(16))
+                .min(Duration::from_secs(20));
+            assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?}");
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! The SQL in `sql/`, embedded in the binary: `loader init` applies it and
+//! `loader verify` runs the reconciliation, with no files to ship.
+
+use tokio_postgres::{Client, SimpleQueryMessage};
+
+use crate::error::{Error, Result};
+
+/// Tables, sequence, ledger (`sql/db_initiation.sql`).
+pub const INITIATION_SQL: &str = include_str!("../../sql/db_initiation.sql");
+/// The batch trigger (`sql/db_transformation.sql`).
+pub const TRANSFORMATION_SQL: &str = include_str!("../../sql/db_transformation.sql");
+/// The reconciliation (`sql/verify.sql`).
+pub const VERIFY_SQL: &str = include_str!("../../sql/verify.sql");
+/// The least-privilege roles (`sql/roles.sql`), applied only on request.
+pub const ROLES_SQL: &str = include_str!("../../sql/roles.sql");
+
+/// Removes psql meta-commands (`\set ...`), which only psql understands.
+fn without_meta_commands(sql: &str) -> String {
+    sql.lines()
+        .filter(|l| !l.trim_start().starts_with('\\'))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Applies the schema and the trigger. Idempotent: existing tables and
+/// their data are kept, the trigger function is replaced.
+///
+/// # Errors
+/// [`Error::Database`].
+pub async fn init(client: &Client) -> Result<()> {
+    for (name, sql) in [
+        ("applying sql/db_initiation.sql", INITIATION_SQL),
+        ("applying sql/db_transformation.sql", TRANSFORMATION_SQL),
+    ] {
+        client
+            .batch_execute(&without_meta_commands(sql))
+            .await
+            .map_err(|e| Error::db("-", name, e))?;
+    }
+    Ok(())
+}
+
+/// One line of the reconciliation report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Check {
+    /// What is checked.
+    pub name: String,
+    /// The figures.
+    pub detail: String,
+    /// Whether it holds.
+    pub ok: bool,
+}
+
+/// Runs `sql/verify.sql`'s checks and returns every line of its report.
+///
+/// # Errors
+/// [`Error::Database`] when the checks cannot run (schema missing).
+pub async fn verify(client: &Client) -> Result<Vec<Check>> {
+    let sql = without_meta_commands(VERIFY_SQL);
+    // Read the report, then end the read-only snapshot ourselves: the
+    // script's final assertion is for psql users.
+    let report = match sql.find("DO $verify$") {
+        Some(at) => &sql[..at],
+        None => &sql[..],
+    };
+    let messages = client
+        .simple_query(report)
+        .await
+        .map_err(|e| Error::db("-", "running sql/verify.sql", e))?;
+    client
+        .batch_execute("ROLLBACK")
+        .await
+        .map_err(|e| Error::db("-", "ending verify", e))?;
+    let checks = messages
+        .iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(row) => Some(Check {
+                name: row.get(0).unwrap_or_default().to_string(),
+                detail: row.get(1).unwrap_or_default().to_string(),
+                ok: row.get(2) == Some("ok"),
+            }),
+            _ => None,
+        })
+        .collect();
+    Ok(checks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meta_commands_are_stripped() {
+        assert!(VERIFY_SQL.contains("\\set"));
+        assert!(!without_meta_commands(VERIFY_SQL).contains("\\set"));
+        assert!(VERIFY_SQL.contains("DO $verify$"));
+    }
+}

@@ -1,0 +1,371 @@
+//! Byte sources: an S3 object streamed through GetObject, a local file,
+//! stdin; gzip recognised by its magic bytes and decompressed on the fly.
+//!
+//! Nothing here buffers an object: each source is an `AsyncRead` the load
+//! pulls from in bounded chunks. A [`ByteCounter`] sits under any
+//! decompression, so the load knows how many of the object's own bytes
+//! arrived, which tells a cut connection (retry) from a corrupt file (don't).
+
+use std::fmt;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use async_compression::tokio::bufread::GzipDecoder;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use tokio::io::{AsyncRead, AsyncReadExt, BufReader, ReadBuf};
+
+use crate::error::{Error, Result};
+
+/// Where an object's bytes come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// An S3 object. `etag` and `version_id` pin the version an event named.
+    S3 {
+        /// Bucket name.
+        bucket: String,
+        /// Object key, already URL-decoded.
+        key: String,
+        /// The ETag from the event (quotes optional), if known.
+        etag: Option<String>,
+        /// The version from the event, if the bucket is versioned.
+        version_id: Option<String>,
+        /// The size from the event, if known.
+        size: Option<u64>,
+    },
+    /// A local file.
+    File(PathBuf),
+    /// Standard input, with a name for the ledger and messages.
+    Stdin {
+        /// Recorded as the object key (default `-`).
+        name: String,
+    },
+}
+
+impl Source {
+    /// An S3 object by bucket and key, version unpinned.
+    pub fn s3(bucket: impl Into<String>, key: impl Into<String>) -> Self {
+        Source::S3 {
+            bucket: bucket.into(),
+            key: key.into(),
+            etag: None,
+            version_id: None,
+            size: None,
+        }
+    }
+
+    /// The (bucket, key) the ledger records: S3's own, or a pseudo-bucket
+    /// (`file`, `stdin`) with the path or name.
+    pub fn ledger_name(&self) -> (String, String) {
+        match self {
+            Source::S3 { bucket, key, .. } => (bucket.clone(), key.clone()),
+            Source::File(path) => {
+                let abs = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+                ("file".into(), abs.to_string_lossy().into_owned())
+            }
+            Source::Stdin { name } => ("stdin".into(), name.clone()),
+        }
+    }
+}
+
+impl fmt::Display for Source {
+    /// `s3://bucket/key`, the path, or `stdin`; control characters in
+    /// names are escaped so a hostile key cannot forge log lines.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown = match self {
+            Source::S3 { bucket, key, .. } => format!("s3://{bucket}/{key}"),
+            Source::File(path) => path.display().to_string(),
+            Source::Stdin { name } if name == "-" => "stdin".to_string(),
+            Source::Stdin { name } => format!("stdin ({name})"),
+        };
+        for c in shown.chars() {
+            if c.is_control() {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                write!(f, "{c}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Counts the bytes that pass through, shared with whoever watches.
+#[derive(Clone, Debug, Default)]
+pub struct ByteCounter(Arc<AtomicU64>);
+
+impl ByteCounter {
+    /// Bytes so far.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+    fn add(&self, n: usize) {
+        self.0.fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
+
+struct Counted<R> {
+    inner: R,
+    counter: ByteCounter,
+    progress: Option<ByteCounter>,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Counted<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let res = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let n = buf.filled().len() - before;
+        self.counter.add(n);
+        if let Some(p) = &self.progress {
+            p.add(n);
+        }
+        res
+    }
+}
+
+/// An object opened for reading.
+pub struct Opened {
+    /// The decompressed bytes.
+    pub reader: Pin<Box<dyn AsyncRead + Send>>,
+    /// Counts the object's raw (possibly compressed) bytes as they arrive.
+    pub raw_bytes: ByteCounter,
+    /// The object's size, when the source knows it.
+    pub size: Option<u64>,
+    /// Whether the object turned out to be gzip.
+    pub gzip: bool,
+}
+
+/// What S3 says about an object before it is read.
+#[derive(Clone, Debug)]
+pub struct ObjectHead {
+    /// ETag without quotes.
+    pub etag: String,
+    /// Size in bytes.
+    pub size: Option<u64>,
+    /// Version, on a versioned bucket.
+    pub version_id: Option<String>,
+}
+
+/// The result of opening an S3 object that must be a given version.
+pub enum S3Open {
+    /// The body is streaming.
+    Opened(Opened),
+    /// The object was replaced since the event (ETag no longer matches):
+    /// the newer version has an event of its own.
+    Superseded,
+}
+
+/// Size of the buffered reads under the gzip decoder.
+const GZIP_READ_BUF: usize = 128 * 1024;
+
+/// Removes surrounding quotes: S3 events carry ETags bare, responses quoted.
+pub fn bare_etag(etag: &str) -> String {
+    etag.trim().trim_matches('"').to_string()
+}
+
+/// HeadObject: the current ETag, size and version.
+///
+/// # Errors
+/// [`Error::S3`], retryable for 5xx, throttling and network failures.
+pub async fn head_s3(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+    shown: &str,
+) -> Result<ObjectHead> {
+    let head = client
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .set_version_id(version_id.map(str::to_string))
+        .send()
+        .await
+        .map_err(|e| s3_error(shown, "HeadObject", e))?;
+    Ok(ObjectHead {
+        etag: head.e_tag().map(bare_etag).unwrap_or_default(),
+        size: head.content_length().and_then(|n| u64::try_from(n).ok()),
+        version_id: head.version_id().map(str::to_string),
+    })
+}
+
+/// GetObject for exactly the version with `etag`, streaming.
+///
+/// # Errors
+/// [`Error::S3`], retryable for 5xx, throttling and network failures.
+pub async fn open_s3(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    etag: &str,
+    version_id: Option<&str>,
+    shown: &str,
+    progress: Option<ByteCounter>,
+) -> Result<S3Open> {
+    let response = client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .if_match(format!("\"{}\"", bare_etag(etag)))
+        .set_version_id(version_id.map(str::to_string))
+        .send()
+        .await;
+    let object = match response {
+        Ok(object) => object,
+        Err(e) if http_status(&e) == Some(412) => return Ok(S3Open::Superseded),
+        Err(e) => return Err(s3_error(shown, "GetObject", e)),
+    };
+    let size = object.content_length().and_then(|n| u64::try_from(n).ok());
+    let body = object.body.into_async_read();
+    let opened = wrap(Box::pin(body), size, shown, progress).await?;
+    Ok(S3Open::Opened(opened))
+}
+
+/// Opens a local file or stdin.
+///
+/// # Errors
+/// [`Error::Read`] when the file cannot be opened.
+pub async fn open_local(source: &Source, progress: Option<ByteCounter>) -> Result<Opened> {
+    let shown = source.to_string();
+    match source {
+        Source::File(path) => {
+            let file = tokio::fs::File::open(path).await.map_err(|e| Error::Read {
+                object: shown.clone(),
+                message: e.to_string(),
+                retryable: false,
+            })?;
+            let size = file.metadata().await.ok().map(|m| m.len());
+            wrap(Box::pin(file), size, &shown, progress).await
+        }
+        Source::Stdin { .. } => wrap(Box::pin(tokio::io::stdin()), None, &shown, progress).await,
+        Source::S3 { .. } => Err(Error::Config(format!(
+            "{shown}: S3 objects are opened with open_s3"
+        ))),
+    }
+}
+
+/// Counts the raw bytes and puts a gzip decoder on top when the first two
+/// bytes are gzip's magic number.
+async fn wrap(
+    mut raw: Pin<Box<dyn AsyncRead + Send>>,
+    size: Option<u64>,
+    shown: &str,
+    progress: Option<ByteCounter>,
+) -> Result<Opened> {
+    let mut magic = [0u8; 2];
+    let mut have = 0;
+    while have < magic.len() {
+        let n = raw
+            .read(&mut magic[have..])
+            .await
+            .map_err(|e| Error::Read {
+                object: shown.to_string(),
+                message: e.to_string(),
+                retryable: true,
+            })?;
+        if n == 0 {
+            break;
+        }
+        have += n;
+    }
+    let gzip = have == 2 && magic == [0x1f, 0x8b];
+    let raw_bytes = ByteCounter::default();
+    let counted = Counted {
+        inner: std::io::Cursor::new(magic[..have].to_vec()).chain(raw),
+        counter: raw_bytes.clone(),
+        progress,
+    };
+    let reader: Pin<Box<dyn AsyncRead + Send>> = if gzip {
+        let mut decoder = GzipDecoder::new(BufReader::with_capacity(GZIP_READ_BUF, counted));
+        // `cat a.gz b.gz` is a valid gzip file of both.
+        decoder.multiple_members(true);
+        Box::pin(decoder)
+    } else {
+        Box::pin(counted)
+    };
+    Ok(Opened {
+        reader,
+        raw_bytes,
+        size,
+        gzip,
+    })
+}
+
+fn http_status<E>(e: &SdkError<E, aws_smithy_runtime_api_shim::HttpResponse>) -> Option<u16> {
+    e.raw_response().map(|r| r.status().as_u16())
+}
+
+/// Maps an SDK error to [`Error::S3`], deciding whether a retry can help.
+pub fn s3_error<E>(
+    shown: &str,
+    operation: &'static str,
+    e: SdkError<E, aws_smithy_runtime_api_shim::HttpResponse>,
+) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let status = http_status(&e);
+    let (retryable, message) = match &e {
+        SdkError::TimeoutError(_) => (true, "timed out".to_string()),
+        SdkError::DispatchFailure(d) => (true, format!("request not sent: {d:?}")),
+        SdkError::ResponseError(_) => (true, "response could not be read".to_string()),
+        SdkError::ServiceError(service) => {
+            let err = service.err();
+            let code = err.code().unwrap_or("unknown");
+            let retryable = status.is_some_and(|s| s >= 500 || s == 429)
+                || matches!(
+                    code,
+                    "SlowDown" | "RequestTimeout" | "InternalError" | "Throttling"
+                );
+            let message = match err.message() {
+                Some(m) => format!("{code}: {m}"),
+                None => code.to_string(),
+            };
+            (retryable, message)
+        }
+        other => (false, format!("{other}")),
+    };
+    let message = match status {
+        Some(s) => format!("{message} (HTTP {s})"),
+        None => message,
+    };
+    Error::S3 {
+        object: shown.to_string(),
+        operation,
+        message,
+        status,
+        retryable,
+    }
+}
+
+/// The SDK's HTTP response type, named once.
+mod aws_smithy_runtime_api_shim {
+    pub type HttpResponse = aws_sdk_s3::config::http::HttpResponse;
+}
+
+/// An S3 client from the standard AWS chain (environment, profile, SSO,
+/// container or instance role); see [`s3_client_from_config`].
+pub async fn s3_client_from_env() -> aws_sdk_s3::Client {
+    let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    s3_client_from_config(&shared)
+}
+
+/// An S3 client from loaded AWS settings. When `AWS_ENDPOINT_URL` (or
+/// `AWS_ENDPOINT_URL_S3`) points at a non-AWS endpoint, path-style
+/// addressing is used, which local S3 implementations need.
+pub fn s3_client_from_config(shared: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    let custom_endpoint = ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()));
+    let config = aws_sdk_s3::config::Builder::from(shared)
+        .force_path_style(custom_endpoint)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}

@@ -1,0 +1,357 @@
+//! The encoder on its own: chunk boundaries, CSV dialect corners, header
+//! mapping, line numbers in errors, rejects. No database needed; the
+//! binary output is decoded independently by `loader::decode`.
+
+use bytes::BytesMut;
+use loader::decode::decode_binary;
+use loader::{CopyFormat, EncodeFault, EncodeOptions, Encoder, Summary};
+
+const HEADER: &str = "Transaction_ID,Transaction_Date,Transaction_Time,Total_Amount,Payment_Method,Store_ID,Store_Name,Store_Location,Product_ID,Product_Name,Product_Category,Product_Price,Quantity_Sold,Customer_ID,Customer_Age,Customer_Gender,Customer_Membership";
+
+fn row(id: u32, product: &str) -> String {
+    format!("TXN{id:06},2024-03-01,17:58:00,20.00,Cash,7,Harbor Market,Springfield- IL,12,{product},Electronics,10.00,2,9,33,Male,Gold")
+}
+
+fn opts(format: CopyFormat) -> EncodeOptions {
+    EncodeOptions {
+        format,
+        ..Default::default()
+    }
+}
+
+/// Encodes `input` fed in the given chunks.
+fn encode_chunks(chunks: &[&[u8]], o: EncodeOptions) -> Result<(BytesMut, Summary), EncodeFault> {
+    let mut enc = Encoder::new(o);
+    let mut out = BytesMut::new();
+    for c in chunks {
+        enc.encode(c, &mut out)?;
+    }
+    let summary = enc.finish(&mut out)?;
+    Ok((out, summary))
+}
+
+fn encode(input: &[u8], o: EncodeOptions) -> Result<(BytesMut, Summary), EncodeFault> {
+    encode_chunks(&[input], o)
+}
+
+fn values(input: &[u8]) -> Vec<Vec<Option<String>>> {
+    let (out, _) = encode(input, opts(CopyFormat::Binary)).expect("encodes");
+    decode_binary(&out)
+        .expect("decodes")
+        .into_iter()
+        .map(|(v, _)| v)
+        .collect()
+}
+
+fn tricky_file() -> String {
+    // Quoted commas, doubled quotes, an embedded CRLF and LF, non-ASCII,
+    // a tab and a backslash, a guest row with empty customer fields.
+    format!(
+        "{HEADER}\r\n{}\r\n{}\n{}\r\nTXN000004,2024-02-29,06:00,-5.5,Card,1,\"Caf\u{e9} \"\"Z\"\"\",A- B,3,\"back\\slash\ttab\",Books,.5,-1,,,,\n",
+        row(1, "\"Cable, USB\""),
+        row(2, "\"two\r\nlines\nhere\""),
+        row(3, "Plain"),
+    )
+}
+
+#[test]
+fn every_split_position_gives_the_same_output() {
+    let file = tricky_file();
+    let bytes = file.as_bytes();
+    for format in [CopyFormat::Binary, CopyFormat::Text] {
+        let (whole, summary) = encode(bytes, opts(format)).expect("whole file encodes");
+        assert_eq!(summary.rows, 4);
+        for i in 0..=bytes.len() {
+            let (a, b) = bytes.split_at(i);
+            let (split, s) = encode_chunks(&[a, b], opts(format)).expect("split file encodes");
+            assert_eq!(split, whole, "split at {i} ({format:?})");
+            assert_eq!(s.rows, 4);
+        }
+        // And byte by byte.
+        let singles: Vec<&[u8]> = bytes.chunks(1).collect();
+        let (split, _) = encode_chunks(&singles, opts(format)).expect("bytewise");
+        assert_eq!(split, whole, "byte by byte ({format:?})");
+    }
+}
+
+#[test]
+fn fields_decode_to_their_values() {
+    let rows = values(tricky_file().as_bytes());
+    assert_eq!(rows.len(), 4);
+    let r = &rows[0];
+    assert_eq!(r[0].as_deref(), Some("TXN000001"));
+    assert_eq!(r[1].as_deref(), Some("2024-03-01"));
+    assert_eq!(r[2].as_deref(), Some("17:58:00"));
+    assert_eq!(r[3].as_deref(), Some("20.00"));
+    assert_eq!(r[9].as_deref(), Some("Cable, USB"));
+    assert_eq!(rows[1][9].as_deref(), Some("two\r\nlines\nhere"));
+    let guest = &rows[3];
+    assert_eq!(guest[1].as_deref(), Some("2024-02-29"));
+    assert_eq!(guest[2].as_deref(), Some("06:00:00"));
+    assert_eq!(guest[3].as_deref(), Some("-5.50"));
+    assert_eq!(guest[6].as_deref(), Some("Caf\u{e9} \"Z\""));
+    assert_eq!(guest[9].as_deref(), Some("back\\slash\ttab"));
+    assert_eq!(guest[11].as_deref(), Some("0.50"));
+    assert_eq!(guest[12].as_deref(), Some("-1"));
+    assert_eq!(&guest[13..], &[None, None, None, None]);
+}
+
+#[test]
+fn text_format_escapes_what_would_end_a_field_or_row() {
+    let file = format!("{HEADER}\n{}\n", row(1, "\"a\tb\\c\nd\r\\.\""));
+    let (out, _) = encode(file.as_bytes(), opts(CopyFormat::Text)).expect("encodes");
+    let text = String::from_utf8(out.to_vec()).expect("utf8");
+    assert_eq!(
+        text.matches('\n').count(),
+        1,
+        "one row, one newline: {text:?}"
+    );
+    assert!(text.contains("a\\tb\\\\c\\nd\\r\\\\."), "{text:?}");
+    assert_eq!(text.split('\t').count(), 17);
+}
+
+#[test]
+fn header_maps_case_insensitively_in_any_order_after_a_bom() {
+    let reordered = "\u{feff}customer_membership,TRANSACTION_ID,transaction_date,Transaction_Time,total_amount,payment_method,store_id,store_name,store_location,product_id,product_name,product_category,product_price,quantity_sold,customer_id,customer_age,customer_gender\nGold,TXN000001,2024-03-01,17:58:00,20.00,Cash,7,S,L- X,12,P,C,10.00,2,9,33,Male\n";
+    let rows = values(reordered.as_bytes());
+    assert_eq!(rows[0][0].as_deref(), Some("TXN000001"));
+    assert_eq!(rows[0][16].as_deref(), Some("Gold"));
+}
+
+#[test]
+fn optional_customer_columns_may_be_absent() {
+    let header = HEADER.replace(
+        ",Customer_ID,Customer_Age,Customer_Gender,Customer_Membership",
+        "",
+    );
+    let line = "TXN000001,2024-03-01,17:58:00,20.00,Cash,7,S,L- X,12,P,C,10.00,2";
+    let rows = values(format!("{header}\n{line}").as_bytes());
+    assert_eq!(&rows[0][13..], &[None, None, None, None]);
+}
+
+fn header_error(header: &str) -> String {
+    match encode(format!("{header}\n").as_bytes(), opts(CopyFormat::Binary)) {
+        Err(EncodeFault::Header(why)) => why,
+        other => panic!("expected a header error, got {other:?}"),
+    }
+}
+
+#[test]
+fn header_problems_are_named() {
+    let missing = header_error(&HEADER.replace("Store_ID,", ""));
+    assert!(
+        missing.contains("missing required columns: store_id"),
+        "{missing}"
+    );
+    let unknown = header_error(&format!("{HEADER},Loyalty_Points"));
+    assert!(
+        unknown.contains("unknown columns: \"Loyalty_Points\""),
+        "{unknown}"
+    );
+    let twice = header_error(&format!("{HEADER},store_id"));
+    assert!(
+        twice.contains("columns named twice: \"store_id\""),
+        "{twice}"
+    );
+    let wide = header_error(&format!("{HEADER}{}", ",x".repeat(5000)));
+    assert!(wide.contains("more than 1024 columns"), "{wide}");
+}
+
+#[test]
+fn empty_and_header_only_objects() {
+    assert_eq!(
+        encode(b"", opts(CopyFormat::Binary)).unwrap_err(),
+        EncodeFault::Empty
+    );
+    assert_eq!(
+        encode(b"\n\n", opts(CopyFormat::Binary)).unwrap_err(),
+        EncodeFault::Empty
+    );
+    let (out, s) = encode(HEADER.as_bytes(), opts(CopyFormat::Binary)).expect("header only");
+    assert_eq!(s.rows, 0);
+    assert_eq!(decode_binary(&out).expect("decodes").len(), 0);
+}
+
+fn row_error(body: &str) -> loader::Reject {
+    match encode(
+        format!("{HEADER}\n{body}").as_bytes(),
+        opts(CopyFormat::Binary),
+    ) {
+        Err(EncodeFault::Row(r)) => r,
+        other => panic!("expected a row error, got {other:?}"),
+    }
+}
+
+#[test]
+fn bad_fields_name_line_column_and_value() {
+    let bad_date = row(2, "P").replace("2024-03-01", "2023-02-30");
+    let r = row_error(&format!("{}\n{bad_date}\n", row(1, "P")));
+    assert_eq!((r.line, r.column), (3, Some("transaction_date")));
+    assert_eq!(r.value.as_deref(), Some("\"2023-02-30\""));
+    assert_eq!(r.reason, "no such date");
+
+    let r = row_error(&format!(
+        "{}\n",
+        row(1, "P").replace(",2,9,33", ",70000,9,33")
+    ));
+    assert_eq!((r.line, r.column), (2, Some("quantity_sold")));
+    assert!(r.reason.contains("smallint"));
+
+    let r = row_error(&format!("{}\n", row(1, "P").replace("20.00", "12.3x")));
+    assert_eq!(r.column, Some("total_amount"));
+
+    let r = row_error(&format!(
+        "{}\n",
+        row(1, "P").replace("Harbor", "Har\u{0}bor")
+    ));
+    assert_eq!(r.column, Some("store_name"));
+    assert_eq!(r.reason, "NUL byte in text");
+}
+
+#[test]
+fn invalid_utf8_is_refused() {
+    let mut file = format!("{HEADER}\n").into_bytes();
+    file.extend_from_slice(row(1, "P").replace("Harbor", "Har\u{1}bor").as_bytes());
+    let at = file.iter().position(|&b| b == 1).expect("marker");
+    file[at] = 0xff;
+    match encode(&file, opts(CopyFormat::Binary)) {
+        Err(EncodeFault::Row(r)) => {
+            assert_eq!((r.line, r.column), (2, Some("store_name")));
+            assert_eq!(r.reason, "invalid UTF-8");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn line_numbers_count_physical_lines() {
+    // Line 2 holds a record spanning lines 2-3; a blank line 4; CRLF endings.
+    let bad = row(3, "P").replace("17:58:00", "25:00:00");
+    let file = format!("{HEADER}\r\n{}\r\n\r\n{bad}\r\n", row(1, "\"a\r\nb\""));
+    let r = match encode(file.as_bytes(), opts(CopyFormat::Binary)) {
+        Err(EncodeFault::Row(r)) => r,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!((r.line, r.column), (5, Some("transaction_time")));
+    // The same without a final newline.
+    let file = format!("{HEADER}\n{}\n{bad}", row(1, "\"a\nb\""));
+    let r = match encode(file.as_bytes(), opts(CopyFormat::Binary)) {
+        Err(EncodeFault::Row(r)) => r,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(r.line, 4);
+}
+
+#[test]
+fn ragged_rows_and_unterminated_quotes() {
+    let short = row(1, "P").replace(",Gold", "");
+    let r = row_error(&format!("{short}\n"));
+    assert_eq!((r.line, r.column), (2, None));
+    assert_eq!(r.reason, "expected 17 fields, found 16");
+
+    let long = format!("{},extra,extra", row(1, "P"));
+    let r = row_error(&format!("{long}\n"));
+    assert_eq!(r.reason, "expected 17 fields, found 19");
+
+    let open = row(2, "\"never closed");
+    let r = row_error(&format!("{}\n{open}\n", row(1, "P")));
+    assert_eq!(r.line, 3);
+    assert!(r.reason.contains("quoted field not closed"), "{}", r.reason);
+}
+
+#[test]
+fn oversized_records_are_refused_with_flat_memory() {
+    let huge = "x".repeat(3 << 20);
+    let file = format!("{HEADER}\n{}\n{}\n", row(1, &huge), row(2, "P"));
+    let o = EncodeOptions {
+        max_rejects: 5,
+        ..opts(CopyFormat::Binary)
+    };
+    let (out, s) = encode(file.as_bytes(), o).expect("rejects, continues");
+    assert_eq!(s.rows, 1);
+    assert_eq!(s.rejects.len(), 1);
+    assert_eq!(s.rejects[0].line, 2);
+    assert!(
+        s.rejects[0].reason.contains("longer than"),
+        "{}",
+        s.rejects[0].reason
+    );
+    assert_eq!(
+        decode_binary(&out).expect("decodes")[0].0[0].as_deref(),
+        Some("TXN000002")
+    );
+    // A field under the limit but larger than the initial buffer is kept.
+    let big = "y".repeat(300 << 10);
+    let rows = values(format!("{HEADER}\n{}\n", row(1, &big)).as_bytes());
+    assert_eq!(rows[0][9].as_deref().map(str::len), Some(300 << 10));
+}
+
+#[test]
+fn rejects_are_collected_up_to_the_limit() {
+    let mut body = String::new();
+    for i in 1..=10u32 {
+        let r = if i % 3 == 0 {
+            row(i, "P").replace("2024-03-01", "2024-13-01")
+        } else {
+            row(i, "P")
+        };
+        body.push_str(&r);
+        body.push('\n');
+    }
+    let file = format!("{HEADER}\n{body}");
+    let o = |max| EncodeOptions {
+        max_rejects: max,
+        ..opts(CopyFormat::Binary)
+    };
+    let (out, s) = encode(file.as_bytes(), o(3)).expect("3 rejects allowed");
+    assert_eq!(s.rows, 7);
+    let lines: Vec<u64> = s.rejects.iter().map(|r| r.line).collect();
+    assert_eq!(lines, vec![4, 7, 10]);
+    assert!(s.rejects[0].raw.starts_with("TXN000003,2024-13-01,"));
+    assert_eq!(decode_binary(&out).expect("decodes").len(), 7);
+    match encode(file.as_bytes(), o(2)) {
+        Err(EncodeFault::TooManyRejects { max: 2, last }) => assert_eq!(last.line, 10),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn load_id_is_appended_to_every_row() {
+    let file = format!("{HEADER}\n{}\n{}\n", row(1, "P"), row(2, "P"));
+    let o = EncodeOptions {
+        load_id: Some(42),
+        ..opts(CopyFormat::Binary)
+    };
+    let (out, _) = encode(file.as_bytes(), o).expect("encodes");
+    let rows = decode_binary(&out).expect("decodes");
+    assert!(rows.iter().all(|(_, id)| *id == Some(42)));
+    let o = EncodeOptions {
+        load_id: Some(42),
+        ..opts(CopyFormat::Text)
+    };
+    let (out, _) = encode(file.as_bytes(), o).expect("encodes");
+    assert!(String::from_utf8(out.to_vec())
+        .expect("utf8")
+        .lines()
+        .all(|l| l.ends_with("\t42")));
+}
+
+#[test]
+fn numerics_round_trip_through_the_binary_form() {
+    for (input, shown) in [
+        ("0", "0.00"),
+        ("0.01", "0.01"),
+        ("-0.00", "0.00"),
+        ("10000", "10000.00"),
+        ("10000.01", "10000.01"),
+        ("123456789.5", "123456789.50"),
+        ("9999999999999.99", "9999999999999.99"),
+        ("-9999999999999.99", "-9999999999999.99"),
+        ("100000000", "100000000.00"),
+        ("1.500", "1.50"),
+    ] {
+        let line = row(1, "P").replacen("20.00", input, 1);
+        let rows = values(format!("{HEADER}\n{line}\n").as_bytes());
+        assert_eq!(rows[0][3].as_deref(), Some(shown), "{input}");
+    }
+}

@@ -1,0 +1,146 @@
+//! Shared by the loader's integration tests: a fresh database per test, a
+//! local S3 endpoint and client, generated data, the `loader` binary.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::Command;
+
+use aws_credential_types::Credentials;
+use generator::{Dataset, Spec, Summary};
+use loader::{Db, DbConfig, LoadOptions, Loader};
+use standins::{LocalPostgres, LocalS3, TestDb};
+use tokio_postgres::Client;
+
+/// A new database with the schema installed.
+pub async fn fresh_db(prefix: &str) -> (TestDb, Client) {
+    let pg = LocalPostgres::shared().expect("a PostgreSQL for tests");
+    let db = pg.create_database(prefix).await.expect("create database");
+    let client = db.connect().await.expect("connect");
+    loader::schema::init(&client).await.expect("schema");
+    (db, client)
+}
+
+/// Loader options for tests: quick retries.
+pub fn test_options() -> LoadOptions {
+    LoadOptions {
+        backoff: std::time::Duration::from_millis(50),
+        ..LoadOptions::default()
+    }
+}
+
+/// A library loader on the test database.
+pub fn lib_loader(db: &TestDb, s3: Option<aws_sdk_s3::Client>, options: LoadOptions) -> Loader {
+    let config = DbConfig::from_url(db.url()).expect("url");
+    Loader::new(Db::new(config), s3, options)
+}
+
+/// An S3 client for a local endpoint, with explicit settings (tests run in
+/// parallel, so nothing goes through process-wide environment variables).
+pub fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version_latest()
+        .endpoint_url(endpoint)
+        .region(aws_sdk_s3::config::Region::new(standins::s3::REGION))
+        .credentials_provider(Credentials::new(
+            standins::s3::ACCESS_KEY_ID,
+            standins::s3::SECRET_ACCESS_KEY,
+            None,
+            None,
+            "standins",
+        ))
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// A local S3 endpoint with one bucket, and a client for it.
+pub fn local_s3(bucket: &str) -> (LocalS3, aws_sdk_s3::Client) {
+    let s3 = LocalS3::builder().bucket(bucket).start().expect("local S3");
+    let client = s3_client(&s3.endpoint());
+    (s3, client)
+}
+
+/// Writes the spec's files into `dir` and returns the generator's figures.
+pub async fn generate_into(dir: &Path, spec: &Spec) -> Summary {
+    generator::generate(spec, &generator::Output::Dir(dir.to_path_buf()), None)
+        .await
+        .expect("generate")
+}
+
+/// Gzip-compresses bytes.
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(bytes).expect("gzip");
+    enc.finish().expect("gzip")
+}
+
+/// The bytes of file `index` of a spec, in memory.
+pub fn file_bytes(spec: &Spec, index: u32) -> Vec<u8> {
+    let dataset = Dataset::new(spec).expect("dataset");
+    let mut out = Vec::new();
+    dataset.write_file(index, &mut out, None).expect("write");
+    out
+}
+
+/// Puts bytes under a key.
+pub async fn put(client: &aws_sdk_s3::Client, bucket: &str, key: &str, body: Vec<u8>) {
+    client
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(body.into())
+        .send()
+        .await
+        .expect("put object");
+}
+
+/// The `loader` binary with the database (and optionally S3) configured.
+pub fn loader_cmd(db: &TestDb, s3: Option<&LocalS3>) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_loader"));
+    cmd.env("DATABASE_URL", db.url()).env("RUST_LOG", "warn");
+    for var in ["AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"] {
+        cmd.env_remove(var);
+    }
+    if let Some(s3) = s3 {
+        cmd.envs(s3.env_vars());
+    }
+    cmd
+}
+
+/// One number from a query.
+pub async fn count(client: &Client, sql: &str) -> i64 {
+    client.query_one(sql, &[]).await.expect(sql).get(0)
+}
+
+/// The star schema as text, ordered, load ids and timestamps of writing left
+/// out: equal dumps mean equal content whatever the order of loading.
+pub async fn star_dump(client: &Client) -> String {
+    let queries = [
+        "SELECT transaction_id, transaction_date, transaction_time, store_id, product_id,
+                customer_id, payment_method, quantity_sold, total_amount
+         FROM facts ORDER BY transaction_id COLLATE \"C\"",
+        "SELECT store_id, store_name, store_location, store_city, store_state, source_ts, source_txn
+         FROM dim_stores ORDER BY store_id",
+        "SELECT product_id, product_name, product_category, product_price, source_ts, source_txn
+         FROM dim_products ORDER BY product_id",
+        "SELECT customer_id, customer_age, customer_gender, customer_membership, source_ts, source_txn
+         FROM dim_customers ORDER BY customer_id",
+        "SELECT * FROM dim_dates ORDER BY date",
+    ];
+    let mut dump = String::new();
+    for q in queries {
+        let sql = format!("SELECT coalesce(string_agg(t::text, E'\\n'), '') FROM ({q}) t");
+        let text: String = client.query_one(&sql, &[]).await.expect(q).get(0);
+        dump.push_str(&text);
+        dump.push_str("\n--\n");
+    }
+    dump
+}
+
+/// Asserts that `loader verify` logic passes on the database.
+pub async fn assert_verified(client: &Client) {
+    let checks = loader::schema::verify(client).await.expect("verify runs");
+    let failed: Vec<_> = checks.iter().filter(|c| !c.ok).collect();
+    assert!(failed.is_empty(), "verify failed: {failed:?}");
+}

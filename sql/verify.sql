@@ -1,0 +1,198 @@
+-- Reconciliation of staging, the star schema and the load ledger.
+--
+--   psql -v ON_ERROR_STOP=1 -f sql/verify.sql      (or: loader verify)
+--
+-- Prints one row per check and fails (non-zero exit from psql with
+-- ON_ERROR_STOP, or from `loader verify`) when any check does not hold.
+-- Read-only apart from a temporary table; runs in one REPEATABLE READ
+-- snapshot so loads committing meanwhile cannot cause false alarms.
+-- It scans whole tables: run it off the load path.
+--
+-- Loads whose staging rows were removed by `loader prune` are left out of
+-- the checks that compare facts and dimensions with staging.
+
+\set QUIET on
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SET LOCAL client_min_messages = warning;
+
+CREATE TEMPORARY TABLE verify_result (
+    seq    int     NOT NULL,
+    check_name text NOT NULL,
+    detail text    NOT NULL,
+    ok     boolean NOT NULL
+) ON COMMIT DROP;
+
+-- Staging rows that still have their source in reach: hand loads (load_id
+-- NULL) and loads not pruned.
+CREATE TEMPORARY VIEW verify_staging AS
+SELECT s.*
+FROM staging_table s
+WHERE s.load_id IS NULL
+   OR NOT EXISTS (SELECT 1 FROM load_ledger l
+                  WHERE l.load_id = s.load_id AND l.staging_pruned_at IS NOT NULL);
+
+CREATE TEMPORARY VIEW verify_facts AS
+SELECT f.*
+FROM facts f
+WHERE f.load_id IS NULL
+   OR NOT EXISTS (SELECT 1 FROM load_ledger l
+                  WHERE l.load_id = f.load_id AND l.staging_pruned_at IS NOT NULL);
+
+-- 1. Star-schema integrity: no fact without its dimension rows.
+INSERT INTO verify_result
+SELECT 1, 'facts without their store', n || ' facts', n = 0
+FROM (SELECT count(*) AS n FROM facts f
+      WHERE NOT EXISTS (SELECT 1 FROM dim_stores d WHERE d.store_id = f.store_id)) x;
+INSERT INTO verify_result
+SELECT 2, 'facts without their product', n || ' facts', n = 0
+FROM (SELECT count(*) AS n FROM facts f
+      WHERE NOT EXISTS (SELECT 1 FROM dim_products d WHERE d.product_id = f.product_id)) x;
+INSERT INTO verify_result
+SELECT 3, 'facts without their customer', n || ' facts', n = 0
+FROM (SELECT count(*) AS n FROM facts f
+      WHERE f.customer_id IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM dim_customers d WHERE d.customer_id = f.customer_id)) x;
+INSERT INTO verify_result
+SELECT 4, 'facts without their date', n || ' facts', n = 0
+FROM (SELECT count(*) AS n FROM facts f
+      WHERE NOT EXISTS (SELECT 1 FROM dim_dates d WHERE d.date = f.transaction_date)) x;
+
+-- 2. Nothing lost: every staged transaction is a fact.
+INSERT INTO verify_result
+SELECT 5, 'staged transactions missing from facts', n || ' rows', n = 0
+FROM (SELECT count(*) AS n FROM verify_staging s
+      WHERE NOT EXISTS (SELECT 1 FROM facts f WHERE f.transaction_id = s.transaction_id)) x;
+
+-- 3. Nothing invented or altered: every fact is a staged row of its load.
+INSERT INTO verify_result
+SELECT 6, 'facts that differ from their staged row', n || ' facts', n = 0
+FROM (SELECT count(*) AS n FROM verify_facts f
+      WHERE NOT EXISTS (
+          SELECT 1 FROM verify_staging s
+          WHERE s.transaction_id = f.transaction_id
+            AND s.load_id IS NOT DISTINCT FROM f.load_id
+            AND s.transaction_date = f.transaction_date
+            AND s.transaction_time = f.transaction_time
+            AND s.store_id = f.store_id
+            AND s.product_id = f.product_id
+            AND s.customer_id IS NOT DISTINCT FROM f.customer_id
+            AND s.payment_method = f.payment_method
+            AND s.quantity_sold = f.quantity_sold
+            AND s.total_amount = f.total_amount)) x;
+
+-- 4. Per load: staging rows = ledger rows = facts inserted + duplicates.
+INSERT INTO verify_result
+SELECT 7, 'loads whose staging, facts and ledger counts disagree',
+       count(*) FILTER (WHERE NOT agree) || ' of ' || count(*) || ' loads'
+           || coalesce(' (first: load ' || min(load_id) FILTER (WHERE NOT agree) || ')', ''),
+       count(*) FILTER (WHERE NOT agree) = 0
+FROM (
+    SELECT l.load_id,
+           coalesce(s.n, 0) = l.rows_loaded
+           AND coalesce(f.n, 0) = l.facts_inserted
+           AND l.rows_loaded = l.facts_inserted + l.duplicates AS agree
+    FROM load_ledger l
+    LEFT JOIN (SELECT load_id, count(*) AS n FROM staging_table
+               WHERE load_id IS NOT NULL GROUP BY load_id) s USING (load_id)
+    LEFT JOIN (SELECT load_id, count(*) AS n FROM facts
+               WHERE load_id IS NOT NULL GROUP BY load_id) f USING (load_id)
+    WHERE l.status = 'loaded' AND l.staging_pruned_at IS NULL
+) per_load;
+
+-- 5. Nothing partial: staged rows belong to loads the ledger says are loaded.
+INSERT INTO verify_result
+SELECT 8, 'staged rows of loads not marked loaded', n || ' rows', n = 0
+FROM (SELECT count(*) AS n FROM staging_table s
+      WHERE s.load_id IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM load_ledger l
+                        WHERE l.load_id = s.load_id AND l.status = 'loaded')) x;
+
+-- 6. Dimensions hold the attributes of their newest staged transaction
+--    (newest by date, time, then transaction_id bytewise). A dimension row
+--    may be newer than what staging still holds (pruned loads), never older.
+INSERT INTO verify_result
+SELECT 9, 'stores not matching their newest transaction', n || ' stores', n = 0
+FROM (SELECT count(*) AS n
+      FROM (SELECT DISTINCT ON (store_id) store_id, store_name, store_location,
+                   transaction_date + transaction_time AS ts, transaction_id
+            FROM verify_staging
+            ORDER BY store_id, transaction_date DESC, transaction_time DESC,
+                     transaction_id COLLATE "C" DESC,
+                     store_name COLLATE "C" DESC, store_location COLLATE "C" DESC) s
+      JOIN dim_stores d USING (store_id)
+      WHERE (d.source_ts, d.source_txn COLLATE "C") < (s.ts, s.transaction_id COLLATE "C")
+         OR ((d.source_ts, d.source_txn) = (s.ts, s.transaction_id)
+             AND (d.store_name, d.store_location) <> (s.store_name, s.store_location))) x;
+INSERT INTO verify_result
+SELECT 10, 'products not matching their newest transaction', n || ' products', n = 0
+FROM (SELECT count(*) AS n
+      FROM (SELECT DISTINCT ON (product_id) product_id, product_name, product_category,
+                   product_price, transaction_date + transaction_time AS ts, transaction_id
+            FROM verify_staging
+            ORDER BY product_id, transaction_date DESC, transaction_time DESC,
+                     transaction_id COLLATE "C" DESC,
+                     product_name COLLATE "C" DESC, product_category COLLATE "C" DESC,
+                     product_price DESC) s
+      JOIN dim_products d USING (product_id)
+      WHERE (d.source_ts, d.source_txn COLLATE "C") < (s.ts, s.transaction_id COLLATE "C")
+         OR ((d.source_ts, d.source_txn) = (s.ts, s.transaction_id)
+             AND (d.product_name, d.product_category, d.product_price)
+                 <> (s.product_name, s.product_category, s.product_price))) x;
+INSERT INTO verify_result
+SELECT 11, 'customers not matching their newest transaction', n || ' customers', n = 0
+FROM (SELECT count(*) AS n
+      FROM (SELECT DISTINCT ON (customer_id) customer_id, customer_age, customer_gender,
+                   customer_membership, transaction_date + transaction_time AS ts,
+                   transaction_id
+            FROM verify_staging
+            WHERE customer_id IS NOT NULL
+            ORDER BY customer_id, transaction_date DESC, transaction_time DESC,
+                     transaction_id COLLATE "C" DESC,
+                     customer_age DESC, customer_gender COLLATE "C" DESC,
+                     customer_membership COLLATE "C" DESC) s
+      JOIN dim_customers d USING (customer_id)
+      WHERE (d.source_ts, d.source_txn COLLATE "C") < (s.ts, s.transaction_id COLLATE "C")
+         OR ((d.source_ts, d.source_txn) = (s.ts, s.transaction_id)
+             AND (d.customer_age, d.customer_gender, d.customer_membership)
+                 IS DISTINCT FROM (s.customer_age, s.customer_gender, s.customer_membership))) x;
+
+-- 7. Totals, for the reader (always ok).
+INSERT INTO verify_result
+SELECT 20, 'facts', count(*) || ' rows, total_amount ' || coalesce(sum(total_amount), 0), true
+FROM facts;
+INSERT INTO verify_result
+SELECT 21, 'staged rows', count(*) || ' rows, '
+       || count(*) FILTER (WHERE load_id IS NULL) || ' from hand loads', true
+FROM staging_table;
+INSERT INTO verify_result
+SELECT 22, 'dimensions',
+       (SELECT count(*) FROM dim_stores) || ' stores, '
+       || (SELECT count(*) FROM dim_products) || ' products, '
+       || (SELECT count(*) FROM dim_customers) || ' customers, '
+       || (SELECT count(*) FROM dim_dates) || ' dates', true;
+INSERT INTO verify_result
+SELECT 23, 'ledger',
+       count(*) FILTER (WHERE status = 'loaded') || ' loaded, '
+       || count(*) FILTER (WHERE status = 'failed') || ' failed, '
+       || count(*) FILTER (WHERE status = 'timed_out') || ' timed out, '
+       || coalesce(sum(duplicates) FILTER (WHERE status = 'loaded'), 0) || ' duplicate rows, '
+       || coalesce(sum(rows_rejected) FILTER (WHERE status = 'loaded'), 0) || ' rejected rows',
+       true
+FROM load_ledger;
+
+SELECT check_name AS "check", detail, CASE WHEN ok THEN 'ok' ELSE 'FAILED' END AS result
+FROM verify_result ORDER BY seq;
+
+DO $verify$
+DECLARE
+    failed text;
+BEGIN
+    SELECT string_agg(check_name, '; ' ORDER BY seq) INTO failed
+    FROM verify_result WHERE NOT ok;
+    IF failed IS NOT NULL THEN
+        RAISE EXCEPTION 'verify failed: %', failed;
+    END IF;
+END
+$verify$;
+
+COMMIT;
