@@ -13,6 +13,8 @@
 //!   its end and reported, never buffered whole.
 //! - Calling [`Encoder::encode`] with an empty chunk does nothing; the end
 //!   of input is only ever signalled by [`Encoder::finish`].
+//! - The output does not depend on where the input is split: a UTF-8 BOM
+//!   is skipped even when it arrives a byte at a time.
 //!
 //! ```
 //! use bytes::BytesMut;
@@ -168,6 +170,9 @@ const NO_FIELD: usize = usize::MAX;
 /// The binary COPY signature, flags and header-extension length.
 const BINARY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
 
+/// The UTF-8 byte order mark some producers (Excel) put before the header.
+const UTF8_BOM: &[u8; 3] = b"\xef\xbb\xbf";
+
 /// The streaming CSV -> COPY encoder. See the module docs.
 pub struct Encoder {
     opts: EncodeOptions,
@@ -182,9 +187,22 @@ pub struct Encoder {
     extra_fields: usize,
     /// The current record outgrew `max_record_bytes`; its bytes are dropped.
     oversized: bool,
-    /// Quote characters seen in the current record's raw bytes, to tell a
-    /// quoted field left open at the end of the input.
-    quotes: u64,
+    /// Newlines inside the current record's dropped bytes, so an oversized
+    /// record's line is still the one where it starts.
+    dropped_newlines: u64,
+    /// The object's first bytes while they may still be a UTF-8 BOM. csv-core
+    /// strips a BOM only when its first input holds all three bytes, so a
+    /// source whose first read is shorter (the gzip sniffing in `source.rs`
+    /// hands over two bytes first) would keep it; the encoder strips it
+    /// itself, wherever the chunks split.
+    bom: [u8; 3],
+    bom_len: usize,
+    /// The BOM question is settled and `bom` has been dealt with.
+    bom_done: bool,
+    /// csv-core has been given input. Its first call gets a single byte so
+    /// that it never strips a BOM of its own (a second BOM after ours would
+    /// otherwise vanish or not depending on where the chunks split).
+    fed: bool,
     /// For each staging column, the CSV field holding it, or `NO_FIELD`.
     mapping: [usize; NCOLUMNS],
     /// Fields per row, from the header; 0 until the header is read.
@@ -205,7 +223,11 @@ impl Encoder {
             ends_len: 0,
             extra_fields: 0,
             oversized: false,
-            quotes: 0,
+            dropped_newlines: 0,
+            bom: [0; 3],
+            bom_len: 0,
+            bom_done: false,
+            fed: false,
             mapping: [NO_FIELD; NCOLUMNS],
             width: 0,
             started: false,
@@ -234,6 +256,33 @@ impl Encoder {
     pub fn encode(&mut self, mut input: &[u8], out: &mut BytesMut) -> Result<(), EncodeFault> {
         self.start(out);
         self.summary.bytes += input.len() as u64;
+        if !self.bom_done {
+            let take = (UTF8_BOM.len() - self.bom_len).min(input.len());
+            self.bom[self.bom_len..self.bom_len + take].copy_from_slice(&input[..take]);
+            self.bom_len += take;
+            input = &input[take..];
+            let seen = &self.bom[..self.bom_len];
+            if self.bom_len < UTF8_BOM.len() && UTF8_BOM.starts_with(seen) {
+                // Could still be a BOM: wait for more bytes.
+                return Ok(());
+            }
+            self.end_bom(out)?;
+        }
+        self.parse(input, out)
+    }
+
+    /// Settles the BOM question: drops a whole BOM, or parses the bytes held
+    /// back while it was open.
+    fn end_bom(&mut self, out: &mut BytesMut) -> Result<(), EncodeFault> {
+        self.bom_done = true;
+        if self.bom[..self.bom_len] == UTF8_BOM[..] {
+            return Ok(());
+        }
+        let (held, n) = (self.bom, self.bom_len);
+        self.parse(&held[..n], out)
+    }
+
+    fn parse(&mut self, mut input: &[u8], out: &mut BytesMut) -> Result<(), EncodeFault> {
         // An empty slice means end-of-input to csv-core: never pass one here.
         while !input.is_empty() {
             let (res, nin) = self.step(input);
@@ -254,9 +303,19 @@ impl Encoder {
     /// quoted field still open at the end of the input.
     pub fn finish(&mut self, out: &mut BytesMut) -> Result<Summary, EncodeFault> {
         self.start(out);
+        if !self.bom_done {
+            self.end_bom(out)?;
+        }
+        // csv-core does not say whether the input ended inside a quoted
+        // field (and counting quote characters cannot: `ab"c` holds one and
+        // is closed). A newline tells: outside quotes it ends a pending
+        // record exactly as the end of input would, inside quotes it is
+        // field content. So after it, a record at the end of input can only
+        // be one whose quoted field was never closed.
+        self.parse(b"\n", out)?;
         while !self.finished {
             let (res, _) = self.step(&[]);
-            if res == ReadRecordResult::Record && self.quotes % 2 == 1 {
+            if res == ReadRecordResult::Record {
                 let line = self.record_line(false);
                 self.reset_record();
                 if self.width == 0 {
@@ -295,12 +354,18 @@ impl Encoder {
     /// One call into csv-core, keeping the record buffers' bookkeeping.
     #[inline]
     fn step(&mut self, input: &[u8]) -> (ReadRecordResult, usize) {
+        // The first call gets one byte: see `fed`.
+        let input = if self.fed || input.is_empty() {
+            input
+        } else {
+            self.fed = true;
+            &input[..1]
+        };
         let (res, nin, nout, nend) = self.reader.read_record(
             input,
             &mut self.record[self.rec_len..],
             &mut self.ends[self.ends_len..],
         );
-        self.quotes += input[..nin].iter().filter(|&&b| b == b'"').count() as u64;
         self.rec_len += nout;
         self.ends_len += nend;
         (res, nin)
@@ -343,6 +408,7 @@ impl Encoder {
             // Too long: drop what we have and consume the rest of the record.
             // Field offsets keep growing past the buffer; they are never used.
             self.oversized = true;
+            self.dropped_newlines += count_newlines(&self.record[..self.rec_len]);
             self.rec_len = 0;
         }
     }
@@ -352,21 +418,14 @@ impl Encoder {
         self.ends_len = 0;
         self.extra_fields = 0;
         self.oversized = false;
-        self.quotes = 0;
+        self.dropped_newlines = 0;
     }
 
     /// The 1-based line where the current record starts: csv-core's line
     /// counter starts at 1 and counts every newline consumed so far, and the
     /// record's own newlines (inside quoted fields) are in its unescaped bytes.
     fn record_line(&self, ended_by_newline: bool) -> u64 {
-        let inner = if self.oversized {
-            0
-        } else {
-            self.record[..self.rec_len]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count() as u64
-        };
+        let inner = self.dropped_newlines + count_newlines(&self.record[..self.rec_len]);
         let line = self.reader.line() - u64::from(ended_by_newline);
         line.saturating_sub(inner).max(1)
     }
@@ -569,6 +628,10 @@ impl Encoder {
         }
         raw
     }
+}
+
+fn count_newlines(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|&&b| b == b'\n').count() as u64
 }
 
 #[inline]

@@ -220,6 +220,13 @@ pub async fn open_s3(
         Err(e) if http_status(&e) == Some(412) => return Ok(S3Open::Superseded),
         Err(e) => return Err(s3_error(shown, "GetObject", e)),
     };
+    // Checked again on the response: some S3-compatible stores ignore If-Match.
+    if object
+        .e_tag()
+        .is_some_and(|got| bare_etag(got) != bare_etag(etag))
+    {
+        return Ok(S3Open::Superseded);
+    }
     let size = object.content_length().and_then(|n| u64::try_from(n).ok());
     let body = object.body.into_async_read();
     let opened = wrap(Box::pin(body), size, shown, progress).await?;

@@ -6,6 +6,7 @@
 //!   runs one in the foreground.
 //! - [`faults`]: [`FaultProxy`], a TCP proxy that cuts or throttles connections, for fault
 //!   tests.
+//! - [`events`]: the S3 and SQS event JSON that AWS would deliver for an upload.
 //! - [`pg`]: [`LocalPostgres`] (`DATABASE_URL`, a server on 127.0.0.1:5432, or a throwaway
 //!   cluster) and [`TestDb`], a fresh database per test.
 //!
@@ -26,6 +27,7 @@
 
 mod background;
 mod blocking;
+pub mod events;
 pub mod faults;
 pub mod pg;
 pub mod s3;

@@ -83,11 +83,15 @@ pub struct VerifyArgs {
 pub async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let mut db = args.db.connect().await?;
     let checks = schema::verify(db.client().await?).await?;
-    Ok(print_checks(&checks))
+    Ok(if print_checks(&checks) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
-/// Prints the reconciliation as a table; the exit code says whether it held.
-pub fn print_checks(checks: &[schema::Check]) -> ExitCode {
+/// Prints the reconciliation as a table; true when every check held.
+pub fn print_checks(checks: &[schema::Check]) -> bool {
     let width = checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
     for c in checks {
         let mark = if c.ok { "ok    " } else { "FAILED" };
@@ -96,10 +100,10 @@ pub fn print_checks(checks: &[schema::Check]) -> ExitCode {
     let failed = checks.iter().filter(|c| !c.ok).count();
     if failed == 0 {
         println!("verify: all {} checks passed", checks.len());
-        ExitCode::SUCCESS
+        true
     } else {
         println!("verify: {failed} checks FAILED");
-        ExitCode::FAILURE
+        false
     }
 }
 

@@ -1,23 +1,308 @@
-//! `loader demo`: the whole pipeline on local stand-ins.
+//! `loader demo`: the whole pipeline on local stand-ins, as a new user sees
+//! it. Generator -> S3 (a local endpoint unless AWS_ENDPOINT_URL is set) ->
+//! one S3 event per object -> the Lambda's handler -> verify -> summary.
 
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use anyhow::{bail, Context};
 use clap::Args;
+use serde_json::Value;
+
+use loader::handler::Handler;
+use loader::{Db, DbConfig, LoadOptions, Loader};
+
+use crate::cli::print_checks;
 
 #[derive(Args, Debug)]
 pub struct DemoArgs {
     /// Rows to generate in total.
     #[arg(long, default_value_t = 1_000_000)]
     rows: u64,
-    /// Objects to split them into.
+    /// Objects to split them into (one S3 event each).
     #[arg(long, default_value_t = 10)]
     files: u32,
+    /// Generator seed.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Fraction of rows whose store/product/customer attributes disagree.
+    #[arg(long, default_value_t = 0.01)]
+    drift: f64,
+    /// Gzip the objects.
+    #[arg(long)]
+    gzip: bool,
+    /// Events handled at once (each handler has its own connection, like
+    /// concurrent Lambda instances).
+    #[arg(long, default_value_t = 2)]
+    concurrency: usize,
+    /// Bucket to use (created when missing).
+    #[arg(long, default_value = "retail-lake")]
+    bucket: String,
+    /// Database for the demo on a local server (dropped and re-created).
+    #[arg(long, default_value = "loader_demo")]
+    database: String,
+}
+
+/// Where the demo's database is, and whether it outlives the demo.
+struct DemoDb {
+    url: String,
+    described: String,
+    kept: bool,
+    _server: Option<standins::LocalPostgres>,
+}
+
+async fn demo_database(name: &str) -> anyhow::Result<DemoDb> {
+    if let Ok(url) = std::env::var("DATABASE_URL") {
+        if !url.trim().is_empty() {
+            let described = DbConfig::from_url(&url)?.target();
+            return Ok(DemoDb {
+                url,
+                described,
+                kept: true,
+                _server: None,
+            });
+        }
+    }
+    let server = standins::LocalPostgres::discover_or_start().context(
+        "no PostgreSQL: set DATABASE_URL, start one on localhost:5432, or install \
+         PostgreSQL's server packages (apt-get install postgresql) for a throwaway cluster",
+    )?;
+    let admin = DbConfig::from_url(server.admin_url())?;
+    let client = admin.connect().await?;
+    let ident = loader::copy::quote_ident(name);
+    client
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {ident} WITH (FORCE)"))
+        .await
+        .with_context(|| format!("dropping the previous demo database {name}"))?;
+    client
+        .batch_execute(&format!("CREATE DATABASE {ident}"))
+        .await
+        .with_context(|| format!("creating database {name}"))?;
+    let base = server.admin_url();
+    let Some((prefix, _db)) = base.rsplit_once('/') else {
+        bail!("unexpected admin URL for {}", server.describe());
+    };
+    let url = format!("{prefix}/{name}");
+    let described = DbConfig::from_url(&url)?.target();
+    let kept = !server.is_throwaway();
+    Ok(DemoDb {
+        url,
+        described,
+        kept,
+        _server: Some(server),
+    })
+}
+
+/// The S3 client and, when none is configured, the local endpoint it uses.
+async fn demo_s3(bucket: &str) -> anyhow::Result<(aws_sdk_s3::Client, Option<standins::LocalS3>)> {
+    let configured = std::env::var("AWS_ENDPOINT_URL").is_ok_and(|v| !v.is_empty());
+    let local = if configured {
+        None
+    } else {
+        let s3 = standins::LocalS3::builder().bucket(bucket).start()?;
+        for (k, v) in s3.env_vars() {
+            // Before any client reads them; the demo is single-purpose.
+            std::env::set_var(k, v);
+        }
+        Some(s3)
+    };
+    let client = loader::source::s3_client_from_env().await;
+    if configured {
+        if let Err(e) = client.create_bucket().bucket(bucket).send().await {
+            let exists = client.head_bucket().bucket(bucket).send().await.is_ok();
+            if !exists {
+                bail!("bucket {bucket}: cannot create it: {e}");
+            }
+        }
+    }
+    Ok((client, local))
 }
 
 pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!(
-        "demo: not yet ({} rows in {} files requested)",
-        args.rows,
-        args.files
-    )
+    let started = Instant::now();
+    let db = demo_database(&args.database).await?;
+    println!("database   {}", db.described);
+    let (s3, local) = demo_s3(&args.bucket).await?;
+    match &local {
+        Some(l) => println!("S3         local endpoint {} (s3s-fs)", l.endpoint()),
+        None => println!("S3         AWS_ENDPOINT_URL / the AWS chain"),
+    }
+
+    let config = DbConfig::from_url(&db.url)?;
+    let admin = config.connect().await?;
+    loader::schema::init(&admin).await?;
+    println!("schema     applied (sql/db_initiation.sql, sql/db_transformation.sql)");
+
+    let prefix = format!(
+        "incoming/{}/",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default()
+    );
+    let start_id: i64 = admin
+        .query_one(
+            "SELECT coalesce(max(substring(transaction_id FROM 4)::bigint), 0) + 1
+             FROM facts WHERE transaction_id ~ '^TXN[0-9]{1,18}$'",
+            &[],
+        )
+        .await?
+        .get(0);
+    let spec = generator::Spec {
+        rows: args.rows,
+        files: args.files,
+        seed: args.seed,
+        drift: args.drift,
+        gzip: args.gzip,
+        start_id: start_id as u64,
+        ..generator::Spec::default()
+    };
+    let out = generator::Output::s3(&args.bucket, &prefix).with_client(s3.clone());
+    let gen_started = Instant::now();
+    let summary = generator::generate(&spec, &out, None).await?;
+    let gen_secs = gen_started.elapsed().as_secs_f64();
+    println!(
+        "generated  {} rows in {} objects, {:.1} MB, under s3://{}/{prefix} in {gen_secs:.1} s",
+        summary.total.rows,
+        summary.files.len(),
+        summary.total.bytes as f64 / 1e6,
+        args.bucket
+    );
+
+    // One S3 event per object, as the bucket notification would send.
+    let mut events = Vec::new();
+    for file in &summary.files {
+        let key = format!("{prefix}{}", file.file);
+        let head = s3
+            .head_object()
+            .bucket(&args.bucket)
+            .key(&key)
+            .send()
+            .await
+            .with_context(|| format!("HeadObject s3://{}/{key}", args.bucket))?;
+        let size = head.content_length().unwrap_or_default().max(0) as u64;
+        let etag = head.e_tag().unwrap_or_default().to_string();
+        let name = if etag.contains('-') {
+            "ObjectCreated:CompleteMultipartUpload"
+        } else {
+            "ObjectCreated:Put"
+        };
+        events.push(standins::events::s3_object_created(
+            &args.bucket,
+            &key,
+            size,
+            &etag,
+            name,
+        ));
+    }
+
+    let queue = Arc::new(tokio::sync::Mutex::new(events));
+    let load_started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..args.concurrency.clamp(1, 64) {
+        let handler = Handler::new(Loader::new(
+            Db::new(config.clone()),
+            Some(s3.clone()),
+            LoadOptions::default(),
+        ));
+        let queue = queue.clone();
+        workers.push(tokio::spawn(async move {
+            let mut results = Vec::new();
+            loop {
+                let Some(event) = queue.lock().await.pop() else {
+                    break;
+                };
+                results.push(handler.handle(&event, None).await);
+            }
+            results
+        }));
+    }
+    let mut objects: Vec<Value> = Vec::new();
+    let mut failures = Vec::new();
+    for w in workers {
+        for result in w.await? {
+            match result {
+                Ok(v) => objects.extend(v["objects"].as_array().cloned().unwrap_or_default()),
+                Err(e) => failures.push(e.to_string()),
+            }
+        }
+    }
+    let load_secs = load_started.elapsed().as_secs_f64();
+    for f in &failures {
+        eprintln!("FAILED  {f}");
+    }
+
+    println!();
+    let checks = loader::schema::verify(&admin).await?;
+    let verified = print_checks(&checks);
+
+    let rows: u64 = objects.iter().filter_map(|o| o["rows"].as_u64()).sum();
+    let rejected: u64 = objects.iter().filter_map(|o| o["rejected"].as_u64()).sum();
+    let counts = admin
+        .query_one(
+            "SELECT (SELECT count(*) FROM facts), (SELECT count(*) FROM dim_stores),
+                    (SELECT count(*) FROM dim_products), (SELECT count(*) FROM dim_customers),
+                    (SELECT count(*) FROM dim_dates)",
+            &[],
+        )
+        .await?;
+    let c = |i: usize| counts.get::<_, i64>(i);
+    println!();
+    println!("summary");
+    println!(
+        "  objects          {} loaded, {} failed",
+        objects.len(),
+        failures.len()
+    );
+    println!("  rows             {rows} staged, {rejected} rejected");
+    println!(
+        "  load time        {load_secs:.2} s wall for all objects ({:.0} rows/s, {} at a time)",
+        rows as f64 / load_secs.max(1e-9),
+        args.concurrency
+    );
+    println!(
+        "  star schema      {} facts, {} stores, {} products, {} customers, {} dates",
+        c(0),
+        c(1),
+        c(2),
+        c(3),
+        c(4)
+    );
+    println!(
+        "  total            {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    println!();
+    if db.kept {
+        println!("look at the data:  psql '{}'", redact(&db.url));
+        println!("  e.g. SELECT s.store_city, sum(f.total_amount) FROM facts f JOIN dim_stores s USING (store_id) GROUP BY 1 ORDER BY 2 DESC LIMIT 5;");
+    } else {
+        println!(
+            "the throwaway PostgreSQL cluster is removed now; set DATABASE_URL to keep the data"
+        );
+    }
+    drop(local);
+    let ok = failures.is_empty() && verified;
+    // Give log lines of finished tasks a moment to flush.
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// The URL without its password, for printing.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
 }

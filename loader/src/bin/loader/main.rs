@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cli;
+#[cfg(feature = "local")]
 mod demo;
 mod load_cmd;
 mod progress;
@@ -36,6 +37,7 @@ enum Command {
     /// Delete staged rows of loads finished before a cutoff, without
     /// blocking running loads. Facts and dimensions are kept.
     Prune(cli::PruneArgs),
+    #[cfg(feature = "local")]
     /// Run the whole pipeline on local stand-ins: a local S3 endpoint, a local
     /// or throwaway PostgreSQL, generated data, the Lambda's handler.
     Demo(demo::DemoArgs),
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
             Command::Load(a) => load_cmd::load(a).await,
             Command::Verify(a) => cli::verify(a).await,
             Command::Prune(a) => cli::prune(a).await,
+            #[cfg(feature = "local")]
             Command::Demo(a) => demo::demo(a).await,
         }
     });
