@@ -32,6 +32,9 @@ pub const FLUSH_BYTES: usize = 256 * 1024;
 /// Messages in flight between the encoder task and the COPY task.
 pub const CHANNEL_DEPTH: usize = 4;
 
+/// Buffers kept for reuse between the two tasks.
+const RECYCLED_BUFFERS: usize = 8;
+
 /// `"name"` with embedded quotes doubled: the one way identifiers reach SQL.
 pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
@@ -128,11 +131,17 @@ pub async fn stream_into(
     read_retryable: bool,
 ) -> Result<Streamed> {
     let (tx, mut rx) = mpsc::channel::<Bytes>(CHANNEL_DEPTH);
+    // Buffers come back from the COPY side once the connection has copied
+    // them out, so a load cycles through a handful of buffers instead of
+    // allocating one per message: memory stays flat and the allocator never
+    // holds freed-but-resident pages (see BENCHMARKS.md, peak RSS).
+    let (spare_tx, mut spare_rx) = mpsc::channel::<BytesMut>(RECYCLED_BUFFERS);
     let shown = object.to_string();
     let parse = tokio::spawn(async move {
         let mut encoder = Encoder::new(options);
         let mut input = BytesMut::with_capacity(READ_CHUNK);
-        let mut out = BytesMut::with_capacity(FLUSH_BYTES + FLUSH_BYTES / 2);
+        let fresh = || BytesMut::with_capacity(FLUSH_BYTES + FLUSH_BYTES / 2);
+        let mut out = fresh();
         let mut hasher = hash_content.then(xxhash_rust::xxh3::Xxh3Default::new);
         let data_error = |fault: EncodeFault| Error::Data {
             object: shown.clone(),
@@ -153,13 +162,17 @@ pub async fn stream_into(
                 h.update(&input);
             }
             encoder.encode(&input, &mut out).map_err(data_error)?;
-            if out.len() >= FLUSH_BYTES && tx.send(out.split().freeze()).await.is_err() {
-                // The COPY side stopped; its error is the one to report.
-                return Ok(None);
+            if out.len() >= FLUSH_BYTES {
+                let next = spare_rx.try_recv().unwrap_or_else(|_| fresh());
+                let full = std::mem::replace(&mut out, next);
+                if tx.send(full.freeze()).await.is_err() {
+                    // The COPY side stopped; its error is the one to report.
+                    return Ok(None);
+                }
             }
         }
         let summary = encoder.finish(&mut out).map_err(data_error)?;
-        if !out.is_empty() && tx.send(out.split().freeze()).await.is_err() {
+        if !out.is_empty() && tx.send(out.freeze()).await.is_err() {
             return Ok(None);
         }
         Ok(Some(Streamed {
@@ -168,8 +181,26 @@ pub async fn stream_into(
         }))
     });
     let parse = AbortOnDrop(parse);
+    let mut in_flight = std::collections::VecDeque::new();
     while let Some(chunk) = rx.recv().await {
+        in_flight.push_back(chunk.clone());
         sink.send(chunk).await?;
+        // The connection copies each message into its own write buffer, so
+        // older chunks become ours alone again soon; hand those back.
+        while let Some(oldest) = in_flight.pop_front() {
+            match oldest.try_into_mut() {
+                Ok(mut buf) => {
+                    buf.clear();
+                    let _ = spare_tx.try_send(buf);
+                }
+                Err(shared) if in_flight.len() < RECYCLED_BUFFERS => {
+                    in_flight.push_front(shared);
+                    break;
+                }
+                // Still shared after many messages: let it go.
+                Err(_) => {}
+            }
+        }
     }
     match parse.join().await? {
         Some(streamed) => Ok(streamed),

@@ -20,6 +20,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod alloc;
 pub mod auth;
 pub mod columns;
 pub mod copy;

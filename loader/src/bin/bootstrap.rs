@@ -23,8 +23,15 @@ fn deadline(epoch_ms: u64) -> Option<Instant> {
     Some(Instant::now() + Duration::from_millis(left))
 }
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
+fn main() -> Result<(), lambda_runtime::Error> {
+    loader::alloc::tune_mimalloc();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run())
+}
+
+async fn run() -> Result<(), lambda_runtime::Error> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_new("info"))?;
     tracing_subscriber::fmt()

@@ -44,6 +44,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    loader::alloc::tune_mimalloc();
     let args = Args::parse();
     cli::init_tracing();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
