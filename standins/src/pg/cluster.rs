@@ -49,6 +49,8 @@ pub(crate) struct ThrowawayCluster {
     run_as: RunAs,
     dir: Option<TempDir>,
     watchdog: Option<Child>,
+    /// Extra `-c name=value` server settings.
+    settings: Vec<(String, String)>,
 }
 
 impl ThrowawayCluster {
@@ -59,6 +61,17 @@ impl ThrowawayCluster {
     /// The server programs are missing (the message says how to install them), or `initdb` or
     /// `pg_ctl start` fails (the message carries their output or the server log).
     pub(crate) fn start() -> Result<Self> {
+        Self::start_with_tls(None)
+    }
+
+    /// Creates and starts a cluster that also accepts TLS with the given
+    /// certificate and key (PEM files; copied into the cluster's directory,
+    /// readable only by the server's user).
+    ///
+    /// # Errors
+    ///
+    /// As [`ThrowawayCluster::start`], or the files cannot be copied.
+    pub(crate) fn start_with_tls(tls: Option<(&Path, &Path)>) -> Result<Self> {
         let bindir = server_bindir().ok_or_else(|| {
             anyhow!("PostgreSQL server programs (initdb, pg_ctl) not found: {INSTALL_SERVER_HINT}")
         })?;
@@ -81,6 +94,7 @@ impl ThrowawayCluster {
             run_as,
             dir: None,
             watchdog: None,
+            settings: Vec::new(),
         };
         cluster.watchdog = Some(spawn_watchdog(&cluster.data, dir.path())?);
         cluster.dir = Some(dir);
@@ -90,6 +104,9 @@ impl ThrowawayCluster {
             })?;
         }
         cluster.initdb()?;
+        if let Some((cert, key)) = tls {
+            cluster.install_tls(cert, key)?;
+        }
         cluster.start_server()?;
         Ok(cluster)
     }
@@ -132,14 +149,32 @@ impl ThrowawayCluster {
         run(command, "initdb")
     }
 
+    fn install_tls(&mut self, cert: &Path, key: &Path) -> Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        for (from, name) in [(cert, "server.crt"), (key, "server.key")] {
+            let to = self.data.join(name);
+            std::fs::copy(from, &to)
+                .with_context(|| format!("cannot copy {} into the cluster", from.display()))?;
+            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o600))?;
+            if let RunAs::OsUser { uid, gid, .. } = &self.run_as {
+                std::os::unix::fs::chown(&to, Some(*uid), Some(*gid))?;
+            }
+        }
+        self.settings.push(("ssl".into(), "on".into()));
+        Ok(())
+    }
+
     fn start_server(&mut self) -> Result<()> {
         let mut last_error = None;
         for _ in 0..PORT_ATTEMPTS {
             let port = free_port()?;
-            let options = format!(
+            let mut options = format!(
                 "-p {port} -k '{}' -c listen_addresses=127.0.0.1 -c fsync=off",
                 self.dir().display()
             );
+            for (name, value) in &self.settings {
+                options.push_str(&format!(" -c {name}={value}"));
+            }
             let mut command = self.run_as.command(&self.bindir.join("pg_ctl"));
             command
                 .args(["start", "-w", "-t", "60", "-D"])

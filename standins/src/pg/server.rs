@@ -142,7 +142,20 @@ impl LocalPostgres {
     /// The server programs are missing (the message says how to install them), or `initdb` or
     /// `pg_ctl` fails (the message carries their output).
     pub fn start_throwaway() -> Result<Self> {
-        let cluster = ThrowawayCluster::start()?;
+        Self::from_cluster(ThrowawayCluster::start()?)
+    }
+
+    /// A throwaway cluster that also accepts TLS with this certificate and key (PEM files),
+    /// for tests of `sslmode`.
+    ///
+    /// # Errors
+    ///
+    /// As [`LocalPostgres::start_throwaway`], or the files cannot be installed.
+    pub fn start_throwaway_with_tls(cert: &std::path::Path, key: &std::path::Path) -> Result<Self> {
+        Self::from_cluster(ThrowawayCluster::start_with_tls(Some((cert, key)))?)
+    }
+
+    fn from_cluster(cluster: ThrowawayCluster) -> Result<Self> {
         let url = conninfo::url("127.0.0.1", cluster.port(), SUPERUSER, MAINTENANCE_DB);
         let version =
             probe(&url).map_or_else(|_| "(version unknown)".to_owned(), |info| info.version);
