@@ -46,7 +46,7 @@ async fn copy_backend(observer: &Client, db: &TestDb) -> i32 {
         let row = observer
             .query_opt(
                 "SELECT pid FROM pg_stat_activity
-                 WHERE datname = $1 AND state = 'active' AND query LIKE 'COPY%'",
+                 WHERE datname = $1 AND state = 'active' AND query LIKE 'COPY%' LIMIT 1",
                 &[&db.name()],
             )
             .await
@@ -305,4 +305,68 @@ async fn the_loader_killed_at_several_points_leaves_nothing_and_a_rerun_loads_on
     );
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("loaded"));
     assert_loaded_once(&pg).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_restarted_during_a_backfill_loads_every_object_once() {
+    let server = standins::LocalPostgres::start_throwaway().expect("a throwaway cluster");
+    let db = server.create_database("restart").await.expect("db");
+    {
+        let client = db.connect().await.expect("connect");
+        loader::schema::init(&client).await.expect("schema");
+    }
+    let spec = Spec {
+        rows: 240_000,
+        files: 12,
+        seed: 9,
+        ..Spec::default()
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let summary = generate_into(dir.path(), &spec).await;
+    let child = loader_cmd(&db, None)
+        .args(["load", "-j", "2", "--attempts", "10"])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn loader");
+    {
+        let observer = db.connect().await.expect("observer");
+        copy_backend(&observer, &db).await;
+    }
+    // The server comes back from the task: dropping it would remove the cluster.
+    let _server = tokio::task::spawn_blocking(move || {
+        server.restart().expect("restart");
+        server
+    })
+    .await
+    .expect("restart task");
+    let out = child.wait_with_output().expect("loader output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("loaded")).count(),
+        12,
+        "{stdout}"
+    );
+    let pg = db.connect().await.expect("reconnect");
+    let total = summary.total.rows as i64;
+    assert_eq!(
+        count(&pg, "SELECT count(*) FROM staging_table").await,
+        total
+    );
+    assert_eq!(count(&pg, "SELECT count(*) FROM facts").await, total);
+    assert_eq!(
+        count(
+            &pg,
+            "SELECT count(*) FROM load_ledger WHERE status = 'loaded'"
+        )
+        .await,
+        12
+    );
+    assert_verified(&pg).await;
 }

@@ -203,6 +203,24 @@ impl ThrowawayCluster {
         Err(last_error.unwrap_or_else(|| anyhow!("pg_ctl start was never tried")))
     }
 
+    /// Restarts the server on the same port (`pg_ctl restart -m fast`): every
+    /// connection is cut, as in a crash-restart or a failover.
+    ///
+    /// # Errors
+    ///
+    /// `pg_ctl restart` fails (the message carries the server log).
+    pub(crate) fn restart(&self) -> Result<()> {
+        let mut command = self.run_as.command(&self.bindir.join("pg_ctl"));
+        command
+            .args(["restart", "-m", "fast", "-w", "-t", "60", "-D"])
+            .arg(&self.data)
+            .arg("-l")
+            .arg(self.log_path())
+            .current_dir(self.dir());
+        run(command, "pg_ctl restart")
+            .map_err(|err| err.context(format!("server log:\n{}", read_log(&self.log_path()))))
+    }
+
     fn stop_server(&self) -> Result<()> {
         let mut command = self.run_as.command(&self.bindir.join("pg_ctl"));
         command

@@ -155,6 +155,18 @@ impl LocalPostgres {
         Self::from_cluster(ThrowawayCluster::start_with_tls(Some((cert, key)))?)
     }
 
+    /// Restarts a throwaway cluster's server on the same port, cutting every connection.
+    ///
+    /// # Errors
+    ///
+    /// This is not a throwaway cluster, or `pg_ctl restart` fails.
+    pub fn restart(&self) -> Result<()> {
+        match &self.cluster {
+            Some(cluster) => cluster.restart(),
+            None => anyhow::bail!("only a throwaway cluster can be restarted by the tests"),
+        }
+    }
+
     fn from_cluster(cluster: ThrowawayCluster) -> Result<Self> {
         let url = conninfo::url("127.0.0.1", cluster.port(), SUPERUSER, MAINTENANCE_DB);
         let version =
