@@ -35,6 +35,8 @@ CREATE OR REPLACE FUNCTION normalize_staging_batch() RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path FROM CURRENT
+-- JIT compiles for longer than these statements run.
+SET jit = off
 AS $fn$
 DECLARE
     inserted_facts bigint;

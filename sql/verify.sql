@@ -14,6 +14,9 @@
 \set QUIET on
 BEGIN ISOLATION LEVEL REPEATABLE READ;
 SET LOCAL client_min_messages = warning;
+SET LOCAL work_mem = '256MB';
+-- Compiling these one-off queries costs more than running them.
+SET LOCAL jit = off;
 
 CREATE TEMPORARY TABLE verify_result (
     seq    int     NOT NULL,
@@ -110,15 +113,20 @@ FROM (SELECT count(*) AS n FROM staging_table s
 -- 6. Dimensions hold the attributes of their newest staged transaction
 --    (newest by date, time, then transaction_id bytewise). A dimension row
 --    may be newer than what staging still holds (pruned loads), never older.
+--    Same two hashed passes as the trigger: newest timestamp per id, then
+--    the rows at it; only those are sorted.
 INSERT INTO verify_result
 SELECT 9, 'stores not matching their newest transaction', n || ' stores', n = 0
 FROM (SELECT count(*) AS n
-      FROM (SELECT DISTINCT ON (store_id) store_id, store_name, store_location,
-                   transaction_date + transaction_time AS ts, transaction_id
-            FROM verify_staging
-            ORDER BY store_id, transaction_date DESC, transaction_time DESC,
-                     transaction_id COLLATE "C" DESC,
-                     store_name COLLATE "C" DESC, store_location COLLATE "C" DESC) s
+      FROM (SELECT DISTINCT ON (v.store_id) v.store_id, v.store_name, v.store_location,
+                   newest.ts, v.transaction_id
+            FROM verify_staging v
+            JOIN (SELECT store_id, max(transaction_date + transaction_time) AS ts
+                  FROM verify_staging GROUP BY store_id) newest
+              ON v.store_id = newest.store_id
+             AND v.transaction_date + v.transaction_time = newest.ts
+            ORDER BY v.store_id, v.transaction_id COLLATE "C" DESC,
+                     v.store_name COLLATE "C" DESC, v.store_location COLLATE "C" DESC) s
       JOIN dim_stores d USING (store_id)
       WHERE (d.source_ts, d.source_txn COLLATE "C") < (s.ts, s.transaction_id COLLATE "C")
          OR ((d.source_ts, d.source_txn) = (s.ts, s.transaction_id)
@@ -126,13 +134,16 @@ FROM (SELECT count(*) AS n
 INSERT INTO verify_result
 SELECT 10, 'products not matching their newest transaction', n || ' products', n = 0
 FROM (SELECT count(*) AS n
-      FROM (SELECT DISTINCT ON (product_id) product_id, product_name, product_category,
-                   product_price, transaction_date + transaction_time AS ts, transaction_id
-            FROM verify_staging
-            ORDER BY product_id, transaction_date DESC, transaction_time DESC,
-                     transaction_id COLLATE "C" DESC,
-                     product_name COLLATE "C" DESC, product_category COLLATE "C" DESC,
-                     product_price DESC) s
+      FROM (SELECT DISTINCT ON (v.product_id) v.product_id, v.product_name, v.product_category,
+                   v.product_price, newest.ts, v.transaction_id
+            FROM verify_staging v
+            JOIN (SELECT product_id, max(transaction_date + transaction_time) AS ts
+                  FROM verify_staging GROUP BY product_id) newest
+              ON v.product_id = newest.product_id
+             AND v.transaction_date + v.transaction_time = newest.ts
+            ORDER BY v.product_id, v.transaction_id COLLATE "C" DESC,
+                     v.product_name COLLATE "C" DESC, v.product_category COLLATE "C" DESC,
+                     v.product_price DESC) s
       JOIN dim_products d USING (product_id)
       WHERE (d.source_ts, d.source_txn COLLATE "C") < (s.ts, s.transaction_id COLLATE "C")
          OR ((d.source_ts, d.source_txn) = (s.ts, s.transaction_id)
@@ -141,15 +152,17 @@ FROM (SELECT count(*) AS n
 INSERT INTO verify_result
 SELECT 11, 'customers not matching their newest transaction', n || ' customers', n = 0
 FROM (SELECT count(*) AS n
-      FROM (SELECT DISTINCT ON (customer_id) customer_id, customer_age, customer_gender,
-                   customer_membership, transaction_date + transaction_time AS ts,
-                   transaction_id
-            FROM verify_staging
-            WHERE customer_id IS NOT NULL
-            ORDER BY customer_id, transaction_date DESC, transaction_time DESC,
-                     transaction_id COLLATE "C" DESC,
-                     customer_age DESC, customer_gender COLLATE "C" DESC,
-                     customer_membership COLLATE "C" DESC) s
+      FROM (SELECT DISTINCT ON (v.customer_id) v.customer_id, v.customer_age,
+                   v.customer_gender, v.customer_membership, newest.ts, v.transaction_id
+            FROM verify_staging v
+            JOIN (SELECT customer_id, max(transaction_date + transaction_time) AS ts
+                  FROM verify_staging WHERE customer_id IS NOT NULL
+                  GROUP BY customer_id) newest
+              ON v.customer_id = newest.customer_id
+             AND v.transaction_date + v.transaction_time = newest.ts
+            ORDER BY v.customer_id, v.transaction_id COLLATE "C" DESC,
+                     v.customer_age DESC, v.customer_gender COLLATE "C" DESC,
+                     v.customer_membership COLLATE "C" DESC) s
       JOIN dim_customers d USING (customer_id)
       WHERE (d.source_ts, d.source_txn COLLATE "C") < (s.ts, s.transaction_id COLLATE "C")
          OR ((d.source_ts, d.source_txn) = (s.ts, s.transaction_id)

@@ -305,8 +305,10 @@ impl Loader {
             .transaction()
             .await
             .map_err(|e| Error::db(&shown, "beginning the transaction", e))?;
+        // work_mem keeps the trigger's aggregates in memory; JIT would spend
+        // longer compiling the trigger's statements than running them.
         tx.execute(
-            "SELECT set_config('work_mem', $1, true)",
+            "SELECT set_config('work_mem', $1, true), set_config('jit', 'off', true)",
             &[&options.work_mem],
         )
         .await

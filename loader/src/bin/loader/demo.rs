@@ -197,9 +197,14 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         ));
     }
 
+    println!(
+        "delivering {} S3 events to the Lambda handler, {} at a time",
+        events.len(),
+        args.concurrency
+    );
     let queue = Arc::new(tokio::sync::Mutex::new(events));
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
     let load_started = Instant::now();
-    let mut workers = Vec::new();
     for _ in 0..args.concurrency.clamp(1, 64) {
         let handler = Handler::new(Loader::new(
             Db::new(config.clone()),
@@ -207,32 +212,42 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             LoadOptions::default(),
         ));
         let queue = queue.clone();
-        workers.push(tokio::spawn(async move {
-            let mut results = Vec::new();
+        let done = done_tx.clone();
+        tokio::spawn(async move {
             loop {
                 let Some(event) = queue.lock().await.pop() else {
                     break;
                 };
-                results.push(handler.handle(&event, None).await);
+                if done.send(handler.handle(&event, None).await).is_err() {
+                    break;
+                }
             }
-            results
-        }));
+        });
     }
+    drop(done_tx);
     let mut objects: Vec<Value> = Vec::new();
     let mut failures = Vec::new();
-    for w in workers {
-        for result in w.await? {
-            match result {
-                Ok(v) => objects.extend(v["objects"].as_array().cloned().unwrap_or_default()),
-                Err(e) => failures.push(e.to_string()),
+    while let Some(result) = done_rx.recv().await {
+        match result {
+            Ok(v) => {
+                for o in v["objects"].as_array().cloned().unwrap_or_default() {
+                    println!(
+                        "  {:10} {}  {} rows in {:.2} s",
+                        o["outcome"].as_str().unwrap_or("?"),
+                        o["object"].as_str().unwrap_or("?"),
+                        o["rows"],
+                        o["seconds"].as_f64().unwrap_or_default()
+                    );
+                    objects.push(o);
+                }
+            }
+            Err(e) => {
+                println!("  FAILED     {e}");
+                failures.push(e.to_string());
             }
         }
     }
     let load_secs = load_started.elapsed().as_secs_f64();
-    for f in &failures {
-        eprintln!("FAILED  {f}");
-    }
-
     println!();
     let checks = loader::schema::verify(&admin).await?;
     let verified = print_checks(&checks);
