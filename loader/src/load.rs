@@ -25,8 +25,8 @@ pub struct LoadOptions {
     pub max_rejects: u64,
     /// Longest record accepted.
     pub max_record_bytes: usize,
-    /// `work_mem` for the load transaction, so the trigger's aggregates
-    /// stay in memory (a PostgreSQL size such as `256MB`).
+    /// `work_mem` for the load transaction: a PostgreSQL size such as
+    /// `256MB`, or `auto` to size it from the object (see [`work_mem_for`]).
     pub work_mem: String,
     /// Tries per object for retryable errors (1 = no retry).
     pub max_attempts: u32,
@@ -44,13 +44,48 @@ impl Default for LoadOptions {
             format: CopyFormat::Binary,
             max_rejects: 0,
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
-            work_mem: "256MB".into(),
+            work_mem: "auto".into(),
             max_attempts: 4,
             backoff: Duration::from_millis(250),
             deadline_margin: Duration::from_secs(5),
             deadline: None,
         }
     }
+}
+
+/// `work_mem` when none is given and the object's size is unknown (stdin).
+const WORK_MEM_UNKNOWN_KB: u64 = 256 * 1024;
+/// Bounds of `auto`: PostgreSQL's memory per load stays under the upper one.
+const WORK_MEM_MIN_KB: u64 = 64 * 1024;
+const WORK_MEM_MAX_KB: u64 = 1024 * 1024;
+/// How much bigger than the CSV the transition table's tuple store grows in
+/// the server's memory (1M rows: 148 MB of CSV, ~300 MB in memory).
+const WORK_MEM_PER_CSV_BYTE: u64 = 3;
+/// How much a gzip'd retail CSV shrinks (generator output: ~6x).
+const GZIP_RATIO: u64 = 6;
+
+/// The `work_mem` one load runs with. `auto` sizes it so the trigger's
+/// transition table stays in memory: spilled to a temporary file, each of
+/// the trigger's passes over it reads the file again (1M rows: ~1 s of a
+/// 8 s load, BENCHMARKS.md). It is a limit, not an allocation: the server
+/// uses what the batch needs, at most 1 GB per load.
+pub fn work_mem_for(setting: &str, size: Option<u64>, gzip: bool) -> String {
+    if !setting.eq_ignore_ascii_case("auto") {
+        return setting.to_string();
+    }
+    let kb = match size {
+        None => WORK_MEM_UNKNOWN_KB,
+        Some(bytes) => {
+            let csv = if gzip {
+                bytes.saturating_mul(GZIP_RATIO)
+            } else {
+                bytes
+            };
+            (csv.saturating_mul(WORK_MEM_PER_CSV_BYTE) / 1024)
+                .clamp(WORK_MEM_MIN_KB, WORK_MEM_MAX_KB)
+        }
+    };
+    format!("{kb}kB")
 }
 
 /// What happened to one object.
@@ -305,15 +340,6 @@ impl Loader {
             .transaction()
             .await
             .map_err(|e| Error::db(&shown, "beginning the transaction", e))?;
-        // work_mem keeps the trigger's aggregates in memory; JIT would spend
-        // longer compiling the trigger's statements than running them.
-        tx.execute(
-            "SELECT set_config('work_mem', $1, true), set_config('jit', 'off', true)",
-            &[&options.work_mem],
-        )
-        .await
-        .map_err(|e| Error::db(&shown, "setting work_mem", e))?;
-
         let load_id = if claim_first {
             match ledger::claim(&tx, &id, None, &shown).await? {
                 Claim::Claimed { load_id } => load_id,
@@ -361,6 +387,17 @@ impl Loader {
         let raw_bytes = opened.raw_bytes.clone();
         let expected_size = opened.size;
         let reader = opened.reader;
+
+        // Before the COPY starts: the transition table's tuple store takes
+        // its memory limit from work_mem when it is created. JIT would spend
+        // longer compiling the trigger's statements than running them.
+        let work_mem = work_mem_for(&options.work_mem, expected_size, opened.gzip);
+        tx.execute(
+            "SELECT set_config('work_mem', $1, true), set_config('jit', 'off', true)",
+            &[&work_mem],
+        )
+        .await
+        .map_err(|e| Error::db(&shown, "setting work_mem", e))?;
 
         let mut sink = CopySink::start(&tx, options.format, true, &shown).await?;
         let encode = EncodeOptions {
@@ -485,5 +522,19 @@ mod tests {
                 .min(Duration::from_secs(20));
             assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?}");
         }
+    }
+
+    #[test]
+    fn auto_work_mem_follows_the_object_size_within_bounds() {
+        // A given size passes through untouched.
+        assert_eq!(work_mem_for("512MB", Some(10), false), "512MB");
+        // 148 MB of CSV (1M rows): 3x, in kB.
+        assert_eq!(work_mem_for("auto", Some(148_000_000), false), "433593kB");
+        // gzip: the CSV is ~6x the object.
+        assert_eq!(work_mem_for("AUTO", Some(20_000_000), true), "351562kB");
+        // Small objects get the floor, huge ones the ceiling, stdin the default.
+        assert_eq!(work_mem_for("auto", Some(1000), false), "65536kB");
+        assert_eq!(work_mem_for("auto", Some(u64::MAX), true), "1048576kB");
+        assert_eq!(work_mem_for("auto", None, false), "262144kB");
     }
 }

@@ -41,8 +41,11 @@ pub struct LoadArgs {
     /// COPY format.
     #[arg(long, value_enum, default_value = "binary")]
     format: FormatArg,
-    /// work_mem for each load's transaction (the trigger's aggregates).
-    #[arg(long, default_value = "256MB")]
+    /// work_mem of each load's transaction (the trigger's transition table
+    /// and aggregates), a PostgreSQL size such as 256MB, or `auto`: 3x the
+    /// object's size (6x that for gzip), between 64MB and 1GB; 256MB when
+    /// the size is unknown (stdin). It bounds the server's memory per load.
+    #[arg(long, env = "WORK_MEM", default_value = "auto")]
     work_mem: String,
     /// Tries per object on retryable errors (connection loss, deadlocks,
     /// S3 5xx), re-reading the object from its start each time.

@@ -1,0 +1,236 @@
+//! Where the time of a full load goes: the loader's own steps run one at a time, each timed,
+//! in one transaction as a load runs them. The COPY goes into an untriggered copy of
+//! `staging_table`, which then stands in for the trigger's transition table `new_rows` in the
+//! trigger's statements, read from `sql/db_transformation.sql` itself (so a change to the
+//! trigger shows up here without touching this file).
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use loader::copy::{stream_into, CopySink};
+use loader::ledger::{self, Claim, Completion, ObjectId};
+use loader::{CopyFormat, EncodeOptions, Source};
+use standins::LocalPostgres;
+
+use crate::methods;
+
+/// The schema holding the untriggered staging copy; first on the session's search_path, so
+/// the loader's unqualified `COPY staging_table` lands there.
+const STAND_IN_SCHEMA: &str = "breakdown";
+
+/// One timed step.
+#[derive(Clone, Debug)]
+pub struct Step {
+    pub name: String,
+    pub secs: f64,
+}
+
+/// The trigger function's statements that write, in order, as (label, SQL with `new_rows`
+/// replaced by `stand_in`): the dimensions' one WITH statement is labelled [`DIMENSIONS`],
+/// a plain INSERT by its table.
+///
+/// # Errors
+/// The function body or its INSERTs cannot be found.
+pub fn trigger_statements(sql: &str, stand_in: &str) -> Result<Vec<(String, String)>> {
+    let start = sql.find("$fn$").context("no $fn$ function body")? + 4;
+    let len = sql[start..]
+        .find("$fn$")
+        .context("no end of the $fn$ body")?;
+    let code: Vec<&str> = sql[start..start + len]
+        .lines()
+        .map(|line| line.find("--").map_or(line, |at| &line[..at]))
+        .collect();
+    let code = code.join("\n");
+    let mut statements = Vec::new();
+    for piece in code.split(';') {
+        let piece = piece.trim();
+        let statement = piece.strip_prefix("BEGIN").map_or(piece, str::trim_start);
+        let label = if statement.starts_with("WITH") && statement.contains("INSERT INTO") {
+            DIMENSIONS.to_string()
+        } else if let Some(rest) = statement.strip_prefix("INSERT INTO") {
+            rest.split(|c: char| c.is_whitespace() || c == '(')
+                .find(|t| !t.is_empty())
+                .context("INSERT INTO without a table")?
+                .to_string()
+        } else {
+            continue;
+        };
+        statements.push((label, statement.replace("new_rows", stand_in)));
+    }
+    if statements.is_empty() {
+        bail!("no INSERT statements in the trigger function");
+    }
+    Ok(statements)
+}
+
+/// The label of the statement that writes all four dimensions.
+pub const DIMENSIONS: &str = "dimensions";
+
+/// Splits the wall time of the dimensions' statement, run under `EXPLAIN (ANALYZE, FORMAT
+/// JSON)`, by the plan's own node times: the grouping-sets pass (`CTE newest`), each
+/// dimension's CTE, and the main INSERT (dates), whose time includes the grouping pass it
+/// set off.
+fn split_dimensions(plan: &serde_json::Value, wall: f64) -> Result<Vec<(String, f64)>> {
+    let root = &plan[0]["Plan"];
+    let total = root["Actual Total Time"]
+        .as_f64()
+        .context("no Actual Total Time in the plan")?;
+    let mut parts = Vec::new();
+    let mut ctes = 0.0;
+    let mut newest = 0.0;
+    for sub in root["Plans"].as_array().into_iter().flatten() {
+        let name = sub["Subplan Name"].as_str().unwrap_or_default();
+        let ms = sub["Actual Total Time"].as_f64().unwrap_or_default();
+        match name.strip_prefix("CTE ") {
+            Some("newest") => newest = ms,
+            Some(cte) => {
+                ctes += ms;
+                parts.push((format!("trigger: dim_{cte}"), ms));
+            }
+            None => {}
+        }
+    }
+    if parts.is_empty() || total <= 0.0 {
+        bail!("the dimensions' plan has no CTE times");
+    }
+    parts.insert(
+        0,
+        (
+            "trigger: newest per id, one grouping-sets pass".to_string(),
+            newest,
+        ),
+    );
+    parts.push((
+        "trigger: dim_dates".to_string(),
+        (total - ctes - newest).max(0.0),
+    ));
+    Ok(parts
+        .into_iter()
+        .map(|(name, ms)| (name, wall * ms / total))
+        .collect())
+}
+
+/// One full load of `file`, step by step, into a fresh database.
+///
+/// # Errors
+/// Any step fails, or the row count is not `rows`.
+pub async fn run(pg: &LocalPostgres, file: &Path, rows: u64) -> Result<Vec<Step>> {
+    let stand_in = format!("{STAND_IN_SCHEMA}.staging_table");
+    let statements = trigger_statements(loader::schema::TRANSFORMATION_SQL, &stand_in)?;
+    let db = methods::fresh_db(pg, "e2e_breakdown").await?;
+    let mut client = db.connect().await?;
+    client
+        .batch_execute(&format!(
+            "CREATE SCHEMA {STAND_IN_SCHEMA};
+             CREATE TABLE {stand_in} (LIKE public.staging_table);
+             SET search_path = {STAND_IN_SCHEMA}, public;"
+        ))
+        .await
+        .context("creating the untriggered staging copy")?;
+    methods::checkpoint(pg).await;
+
+    let name = file.display().to_string();
+    let mut steps = Vec::new();
+    let mut clock = Instant::now();
+    let lap = |steps: &mut Vec<Step>, clock: &mut Instant, name: &str| {
+        steps.push(Step {
+            name: name.to_string(),
+            secs: clock.elapsed().as_secs_f64(),
+        });
+        *clock = Instant::now();
+    };
+
+    let tx = client.transaction().await?;
+    let size = std::fs::metadata(file).map(|m| m.len()).ok();
+    let work_mem = loader::load::work_mem_for("auto", size, false);
+    tx.execute("SELECT set_config('work_mem', $1, true)", &[&work_mem])
+        .await?;
+    let load_id = ledger::next_load_id(&tx, &name).await?;
+    lap(&mut steps, &mut clock, "begin, work_mem, load id");
+
+    let opened = loader::source::open_local(&Source::File(file.to_path_buf()), None).await?;
+    let mut sink = CopySink::start(&tx, CopyFormat::Binary, true, &name).await?;
+    let options = EncodeOptions {
+        format: CopyFormat::Binary,
+        load_id: Some(load_id),
+        ..EncodeOptions::default()
+    };
+    let streamed = stream_into(&mut sink, opened.reader, options, true, &name, false).await?;
+    let copied = sink.finish().await?;
+    if copied != rows {
+        bail!("COPY inserted {copied} rows, expected {rows}");
+    }
+    lap(
+        &mut steps,
+        &mut clock,
+        "COPY binary into untriggered staging",
+    );
+
+    for (label, sql) in &statements {
+        if label == DIMENSIONS {
+            // One statement writes every dimension: its time is split by the plan's node
+            // times (EXPLAIN ANALYZE runs the statement; its inserts are real).
+            let started = Instant::now();
+            let row = tx
+                .query_one(&format!("EXPLAIN (ANALYZE, FORMAT JSON) {sql}"), &[])
+                .await
+                .context("the trigger's dimensions statement")?;
+            let wall = started.elapsed().as_secs_f64();
+            let plan: serde_json::Value = row.try_get(0).context("the plan as JSON")?;
+            for (name, secs) in split_dimensions(&plan, wall)? {
+                steps.push(Step { name, secs });
+            }
+            clock = Instant::now();
+        } else {
+            tx.batch_execute(sql)
+                .await
+                .with_context(|| format!("the trigger's INSERT INTO {label}"))?;
+            lap(&mut steps, &mut clock, &format!("trigger: {label}"));
+        }
+    }
+
+    let hash = streamed.content_hash.unwrap_or_default();
+    let id = ObjectId {
+        bucket: "file".into(),
+        key: name.clone(),
+        etag: Some(format!("xxh3-{hash:032x}")),
+        version_id: None,
+    };
+    if let Claim::AlreadyLoaded { .. } = ledger::claim(&tx, &id, Some(load_id), &name).await? {
+        bail!("the fresh database already had this load");
+    }
+    let done = Completion {
+        rows: rows as i64,
+        facts_inserted: rows as i64,
+        bytes: streamed.summary.bytes as i64,
+        ..Completion::default()
+    };
+    ledger::complete(&tx, load_id, &done, &name).await?;
+    lap(&mut steps, &mut clock, "ledger: claim, complete");
+
+    tx.commit().await?;
+    lap(&mut steps, &mut clock, "COMMIT");
+    drop(client);
+    db.cleanup().await?;
+    Ok(steps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_trigger_inserts() {
+        let statements =
+            trigger_statements(loader::schema::TRANSFORMATION_SQL, "s.t").expect("statements");
+        let tables: Vec<&str> = statements.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(tables, [DIMENSIONS, "facts"]);
+        for (_, sql) in &statements {
+            assert!(
+                !sql.contains("new_rows") && sql.contains("FROM s.t"),
+                "{sql}"
+            );
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! The measured methods that run as processes: the psql `\copy` ceiling and the release
+//! `loader` binary (file, local S3, text format, concurrency). Each loader repetition gets a
+//! fresh database with the full schema, so no run inherits another's data.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use aws_credential_types::Credentials;
+use serde::Serialize;
+use standins::{LocalPostgres, TestDb};
+use tokio_postgres::{Client, NoTls};
+
+use crate::measure;
+
+/// How long one object took inside the loader (claim to commit), from its `--json` line.
+#[derive(Clone, Debug, Serialize)]
+pub struct ObjectTime {
+    pub object: String,
+    pub rows: u64,
+    pub secs: f64,
+}
+
+/// One timed process.
+#[derive(Clone, Debug)]
+pub struct Timed {
+    pub secs: f64,
+    pub max_rss_kib: u64,
+    pub objects: Vec<ObjectTime>,
+}
+
+/// What every run needs: the server, the loader binary, the local S3 endpoint's settings.
+pub struct Target {
+    pub pg: &'static LocalPostgres,
+    pub loader: PathBuf,
+    /// `AWS_*` variables of the local S3 endpoint, when one runs.
+    pub s3_env: Vec<(String, String)>,
+}
+
+/// A connection to `url` whose driver task runs on the current runtime.
+pub async fn connect(url: &str) -> Result<Client> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .context("connecting to PostgreSQL")?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
+/// A new database with the loader's schema (`loader::schema::init`, what `loader init` runs).
+pub async fn fresh_db(pg: &LocalPostgres, prefix: &str) -> Result<TestDb> {
+    let db = pg.create_database(prefix).await?;
+    let client = db.connect().await?;
+    loader::schema::init(&client)
+        .await
+        .context("applying the schema")?;
+    Ok(db)
+}
+
+/// Flushes dirty buffers before a timed run, so no run pays for the previous one's writes.
+/// Needs superuser (or pg_checkpoint); without it runs go on unflushed.
+pub async fn checkpoint(pg: &LocalPostgres) -> bool {
+    match connect(pg.admin_url()).await {
+        Ok(admin) => admin.batch_execute("CHECKPOINT").await.is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// `psql -c "\copy ceiling (...) FROM 'file' CSV HEADER"` into a fresh untriggered,
+/// unindexed copy of `staging_table`; times the psql process.
+pub async fn ceiling(target: &Target, db: &TestDb, file: &Path, rows: u64) -> Result<Timed> {
+    let client = db.connect().await?;
+    client
+        .batch_execute("DROP TABLE IF EXISTS ceiling; CREATE TABLE ceiling (LIKE staging_table)")
+        .await
+        .context("creating the ceiling table")?;
+    checkpoint(target.pg).await;
+    let path = file.display().to_string();
+    if path.contains('\'') {
+        bail!("{path}: a quote in the path cannot be given to psql \\copy");
+    }
+    let columns: Vec<&str> = loader::columns::COLUMNS.iter().map(|c| c.name).collect();
+    let meta = format!(
+        "\\copy ceiling ({}) FROM '{path}' CSV HEADER",
+        columns.join(", ")
+    );
+    let mut cmd = standins::psql_command(db.url())?;
+    cmd.arg("-c").arg(meta);
+    let done = tokio::task::spawn_blocking(move || measure::run(&mut cmd)).await??;
+    let copied: i64 = client
+        .query_one("SELECT count(*) FROM ceiling", &[])
+        .await?
+        .get(0);
+    if copied as u64 != rows {
+        bail!("psql \\copy loaded {copied} rows, expected {rows}");
+    }
+    client.batch_execute("DROP TABLE ceiling").await?;
+    Ok(Timed {
+        secs: done.secs,
+        max_rss_kib: done.max_rss_kib,
+        objects: Vec::new(),
+    })
+}
+
+/// `loader load --json ARGS SOURCES` into `db`; checks that every object loaded and the
+/// rows add up to `rows`.
+pub async fn loader(
+    target: &Target,
+    db: &TestDb,
+    args: &[&str],
+    sources: &[String],
+    rows: u64,
+) -> Result<Timed> {
+    let mut cmd = Command::new(&target.loader);
+    cmd.arg("load").arg("--json").args(args).args(sources);
+    cmd.env("DATABASE_URL", db.url()).env("RUST_LOG", "warn");
+    for var in ["AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"] {
+        cmd.env_remove(var);
+    }
+    if sources.iter().any(|s| s.starts_with("s3://")) {
+        cmd.envs(target.s3_env.iter().cloned());
+    }
+    checkpoint(target.pg).await;
+    let done = tokio::task::spawn_blocking(move || measure::run(&mut cmd)).await??;
+    let objects = parse_reports(&done.stdout)?;
+    let loaded: u64 = objects.iter().map(|o| o.rows).sum();
+    if loaded != rows {
+        bail!("the loader loaded {loaded} rows, expected {rows}");
+    }
+    Ok(Timed {
+        secs: done.secs,
+        max_rss_kib: done.max_rss_kib,
+        objects,
+    })
+}
+
+/// The loader's `--json` lines; any object not `loaded` is an error.
+fn parse_reports(stdout: &str) -> Result<Vec<ObjectTime>> {
+    let mut objects = Vec::new();
+    for line in stdout.lines().filter(|l| l.starts_with('{')) {
+        let v: serde_json::Value =
+            serde_json::from_str(line).with_context(|| format!("loader output {line:?}"))?;
+        if v["outcome"] != "loaded" {
+            bail!("the loader did not load an object: {line}");
+        }
+        objects.push(ObjectTime {
+            object: v["object"].as_str().unwrap_or_default().to_string(),
+            rows: v["rows"].as_u64().unwrap_or(0),
+            secs: v["seconds"].as_f64().unwrap_or(0.0),
+        });
+    }
+    Ok(objects)
+}
+
+/// An S3 client for the local endpoint, configured explicitly (nothing from the environment).
+pub fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version_latest()
+        .endpoint_url(endpoint)
+        .region(aws_sdk_s3::config::Region::new(standins::s3::REGION))
+        .credentials_provider(Credentials::new(
+            standins::s3::ACCESS_KEY_ID,
+            standins::s3::SECRET_ACCESS_KEY,
+            None,
+            None,
+            "standins",
+        ))
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// Uploads a file, streamed from disk.
+pub async fn upload(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    file: &Path,
+) -> Result<()> {
+    let body = aws_sdk_s3::primitives::ByteStream::from_path(file)
+        .await
+        .with_context(|| format!("reading {}", file.display()))?;
+    client
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(body)
+        .send()
+        .await
+        .with_context(|| format!("uploading s3://{bucket}/{key}"))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_loader_json_lines() {
+        let out = "{\"object\":\"a.csv\",\"outcome\":\"loaded\",\"rows\":5,\"seconds\":0.5}\n\
+                   {\"object\":\"b.csv\",\"outcome\":\"loaded\",\"rows\":7,\"seconds\":0.25}\n";
+        let objects = parse_reports(out).expect("two loaded objects");
+        assert_eq!(objects.len(), 2);
+        assert_eq!((objects[1].rows, objects[1].secs), (7, 0.25));
+        let failed = "{\"object\":\"c.csv\",\"outcome\":\"failed\"}\n";
+        assert!(parse_reports(failed).is_err());
+    }
+}
