@@ -36,6 +36,26 @@ pub const SECRET_ACCESS_KEY: &str = "standins-secret";
 /// The region to sign requests for (any region is accepted; this is the conventional one).
 pub const REGION: &str = "us-east-1";
 
+/// An S3 client for a local endpoint, configured explicitly: path-style addressing, the
+/// stand-in's credentials and region, nothing from the process environment (tests run in
+/// parallel, and a developer's AWS settings must not leak in).
+pub fn client(endpoint: &str) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version_latest()
+        .endpoint_url(endpoint)
+        .region(aws_sdk_s3::config::Region::new(REGION))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            ACCESS_KEY_ID,
+            SECRET_ACCESS_KEY,
+            None,
+            None,
+            "standins",
+        ))
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
 /// Worker threads of the server's runtime: enough to overlap a streaming GET with a PUT.
 const WORKER_THREADS: usize = 2;
 

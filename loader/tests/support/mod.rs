@@ -5,7 +5,6 @@
 use std::path::Path;
 use std::process::Command;
 
-use aws_credential_types::Credentials;
 use generator::{Dataset, Spec, Summary};
 use loader::{Db, DbConfig, LoadOptions, Loader};
 use standins::{LocalPostgres, LocalS3, TestDb};
@@ -37,20 +36,7 @@ pub fn lib_loader(db: &TestDb, s3: Option<aws_sdk_s3::Client>, options: LoadOpti
 /// An S3 client for a local endpoint, with explicit settings (tests run in
 /// parallel, so nothing goes through process-wide environment variables).
 pub fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
-    let config = aws_sdk_s3::Config::builder()
-        .behavior_version_latest()
-        .endpoint_url(endpoint)
-        .region(aws_sdk_s3::config::Region::new(standins::s3::REGION))
-        .credentials_provider(Credentials::new(
-            standins::s3::ACCESS_KEY_ID,
-            standins::s3::SECRET_ACCESS_KEY,
-            None,
-            None,
-            "standins",
-        ))
-        .force_path_style(true)
-        .build();
-    aws_sdk_s3::Client::from_conf(config)
+    standins::s3::client(endpoint)
 }
 
 /// A local S3 endpoint with one bucket, and a client for it.

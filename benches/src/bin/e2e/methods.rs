@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
-use aws_credential_types::Credentials;
 use serde::Serialize;
 use standins::{LocalPostgres, TestDb};
 use tokio_postgres::{Client, NoTls};
@@ -155,20 +154,7 @@ fn parse_reports(stdout: &str) -> Result<Vec<ObjectTime>> {
 
 /// An S3 client for the local endpoint, configured explicitly (nothing from the environment).
 pub fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
-    let config = aws_sdk_s3::Config::builder()
-        .behavior_version_latest()
-        .endpoint_url(endpoint)
-        .region(aws_sdk_s3::config::Region::new(standins::s3::REGION))
-        .credentials_provider(Credentials::new(
-            standins::s3::ACCESS_KEY_ID,
-            standins::s3::SECRET_ACCESS_KEY,
-            None,
-            None,
-            "standins",
-        ))
-        .force_path_style(true)
-        .build();
-    aws_sdk_s3::Client::from_conf(config)
+    standins::s3::client(endpoint)
 }
 
 /// Uploads a file, streamed from disk.
