@@ -14,6 +14,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds=${1:-60}
+# The instrumented build stays in fuzz/target, whatever CARGO_TARGET_DIR the
+# caller uses for the workspace (its RUSTFLAGS differ from every other build).
+export CARGO_TARGET_DIR="$PWD/target"
 
 # New inputs go into corpus/ (ignored by git); the committed seeds stay.
 mkdir -p corpus/encode artifacts/encode
