@@ -28,11 +28,7 @@ async fn eight_concurrent_loads_of_sixteen_objects_match_a_serial_load() {
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let summary = generate_into(dir.path(), &spec).await;
-    let files: Vec<_> = summary
-        .files
-        .iter()
-        .map(|f| dir.path().join(&f.file))
-        .collect();
+    let files: Vec<_> = generated_paths(dir.path(), &summary);
 
     // The reference: one connection, objects in reverse order.
     let (serial_db, serial) = fresh_db("serial").await;

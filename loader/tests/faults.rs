@@ -35,7 +35,7 @@ async fn proxied_object(
     let size = body.len() as u64;
     put(&direct, "lake", key, body).await;
     let proxy = FaultProxy::start(s3.addr(), mode).expect("proxy");
-    let client = s3_client(&proxy.endpoint());
+    let client = standins::s3::client(&proxy.endpoint());
     (s3, proxy, client, size)
 }
 

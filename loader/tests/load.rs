@@ -27,11 +27,7 @@ async fn every_source_gives_the_same_star_schema_and_a_second_load_skips() {
     let spec = spec(30_000, 3, 7);
     let dir = tempfile::tempdir().expect("tempdir");
     let summary = generate_into(dir.path(), &spec).await;
-    let files: Vec<_> = summary
-        .files
-        .iter()
-        .map(|f| dir.path().join(&f.file))
-        .collect();
+    let files: Vec<_> = generated_paths(dir.path(), &summary);
     let (s3, client) = local_s3("lake");
     for f in &files {
         let name = f.file_name().expect("name").to_string_lossy().into_owned();

@@ -441,7 +441,7 @@ async fn run(args: Args) -> Result<bool> {
         None
     } else {
         let s3 = LocalS3::builder().bucket(BUCKET).start()?;
-        let client = methods::s3_client(&s3.endpoint());
+        let client = standins::s3::client(&s3.endpoint());
         methods::upload(&client, BUCKET, S3_KEY, &data.main.files[0].path).await?;
         Some(s3)
     };

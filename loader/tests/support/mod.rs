@@ -2,7 +2,7 @@
 //! local S3 endpoint and client, generated data, the `loader` binary.
 #![allow(dead_code)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use generator::{Dataset, Spec, Summary};
@@ -33,16 +33,10 @@ pub fn lib_loader(db: &TestDb, s3: Option<aws_sdk_s3::Client>, options: LoadOpti
     Loader::new(Db::new(config), s3, options)
 }
 
-/// An S3 client for a local endpoint, with explicit settings (tests run in
-/// parallel, so nothing goes through process-wide environment variables).
-pub fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
-    standins::s3::client(endpoint)
-}
-
 /// A local S3 endpoint with one bucket, and a client for it.
 pub fn local_s3(bucket: &str) -> (LocalS3, aws_sdk_s3::Client) {
     let s3 = LocalS3::builder().bucket(bucket).start().expect("local S3");
-    let client = s3_client(&s3.endpoint());
+    let client = standins::s3::client(&s3.endpoint());
     (s3, client)
 }
 
@@ -51,6 +45,11 @@ pub async fn generate_into(dir: &Path, spec: &Spec) -> Summary {
     generator::generate(spec, &generator::Output::Dir(dir.to_path_buf()), None)
         .await
         .expect("generate")
+}
+
+/// The paths of the files `generate_into` wrote, in order.
+pub fn generated_paths(dir: &Path, summary: &Summary) -> Vec<PathBuf> {
+    summary.files.iter().map(|f| dir.join(&f.file)).collect()
 }
 
 /// Gzip-compresses bytes.

@@ -152,11 +152,6 @@ fn parse_reports(stdout: &str) -> Result<Vec<ObjectTime>> {
     Ok(objects)
 }
 
-/// An S3 client for the local endpoint, configured explicitly (nothing from the environment).
-pub fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
-    standins::s3::client(endpoint)
-}
-
 /// Uploads a file, streamed from disk.
 pub async fn upload(
     client: &aws_sdk_s3::Client,
