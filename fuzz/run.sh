@@ -7,7 +7,8 @@
 #
 # Stable Rust is enough: libFuzzer's coverage instrumentation is plain -C
 # flags, and only the sanitizers need nightly (-Zsanitizer), so none is
-# used; the encoder has no `unsafe` for one to check. With
+# used; the encoder's one `unsafe` (SSE2 compares, no memory access) has
+# nothing for one to check. With
 # cargo-fuzz installed the target is built and run by `cargo fuzz
 # --sanitizer none`; without it, by plain cargo with the same flags, so CI
 # needs nothing beyond cargo, crates.io and a C++ compiler (libFuzzer).

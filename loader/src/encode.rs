@@ -2,8 +2,9 @@
 //!
 //! The [`Encoder`] is a push parser around `csv-core`: hand it the object's
 //! bytes in chunks of any size, split anywhere, and it appends complete COPY
-//! rows to an output buffer. Field bytes go from the input chunk through
-//! csv-core's record buffer into the output without a per-field allocation.
+//! rows to an output buffer. Plain lines (see `fast_lines`) go from the
+//! input chunk straight into the output; any other record goes through
+//! csv-core and its record buffer. No per-field allocation either way.
 //!
 //! Invariants:
 //! - Only whole, validated rows reach the output. A bad field truncates the
@@ -323,8 +324,8 @@ impl Encoder {
     }
 
     /// The fast path: whole lines at the start of `input` that csv-core
-    /// would read as plain fields, split here with memchr instead of byte by
-    /// byte. A line qualifies when it is not empty, fits the record buffer,
+    /// would read as plain fields, split here 16 bytes at a time instead of
+    /// byte by byte, and written to `out` straight from `input`. A line qualifies when it is not empty, fits the record buffer,
     /// has no `\r` but a final one, and each field is either unquoted with
     /// no quote in it, or quoted with no quote inside and followed by a
     /// comma or the end of the line (no `""` escape, no newline in quotes).
@@ -338,23 +339,26 @@ impl Encoder {
             pos = 1;
         }
         let longest = self.record.len().min(self.opts.max_record_bytes);
-        while let Some(nl) = memchr::memchr(b'\n', &input[pos..]) {
-            let mut line = &input[pos..pos + nl];
-            if let [rest @ .., b'\r'] = line {
-                line = rest;
+        while let Some(line) = self.split_line(&input[pos..], longest) {
+            let (len, nfields) = (line.len, line.fields);
+            let line_bytes = &input[pos..pos + len];
+            self.fast_newlines += 1;
+            pos += line.next;
+            // The common case writes the row straight from the input; a
+            // row that must be refused is copied into `record` first, where
+            // the reporting reads it.
+            if nfields == self.width
+                && self
+                    .write_row(&input[pos - line.next..], len, true, out)
+                    .is_ok()
+            {
+                self.summary.rows += 1;
+                continue;
             }
-            if line.is_empty() || line.len() > longest || memchr::memchr(b'\r', line).is_some() {
-                break;
-            }
-            let Some(nfields) = self.split_line(line) else {
-                break;
-            };
-            self.record[..line.len()].copy_from_slice(line);
-            self.rec_len = line.len();
+            self.record[..len].copy_from_slice(line_bytes);
+            self.rec_len = len;
             self.ends_len = nfields;
             self.fast = true;
-            self.fast_newlines += 1;
-            pos += nl + 1;
             let result = self.on_record(true, out);
             self.reset_record();
             result?;
@@ -362,52 +366,85 @@ impl Encoder {
         Ok(pos)
     }
 
-    /// Field offsets of a fast-path line into `starts` and `ends`; `None`
-    /// when csv-core must read it (see `fast_lines`). One SIMD scan finds
-    /// every comma and quote of the line.
+    /// Splits the line at the start of `bytes` when the fast path may take
+    /// it (see `fast_lines`): its field offsets go into `starts` and `ends`.
+    /// `None` when csv-core must read it, or when `bytes` holds no whole
+    /// line. One pass, sixteen bytes at a time: each block yields a bit mask
+    /// of its commas, quotes, `\r` and `\n`, and only those bytes are visited.
     #[inline]
-    fn split_line(&mut self, line: &[u8]) -> Option<usize> {
-        let mut marks = memchr::memchr2_iter(b',', b'"', line);
-        let mut at = 0;
+    fn split_line(&mut self, bytes: &[u8], longest: usize) -> Option<FastLine> {
+        // Where the field being read starts, and for a quoted one where its
+        // closing quote is (once seen).
+        let mut start = 0;
+        let mut quoted = false;
+        let mut closed: Option<usize> = None;
         let mut n = 0;
-        loop {
-            // More fields than the header's go to csv-core, which counts
-            // them without keeping them (`ends` has one slot per field).
-            if n >= self.ends.len() {
+        let mut base = 0;
+        while base < bytes.len() {
+            if base > longest {
                 return None;
             }
-            let mark = marks.next();
-            if mark == Some(at) && line[at] == b'"' {
-                // A quoted field: the next mark that is a quote closes it
-                // (commas in between are content).
-                let close = marks.find(|&i| line[i] == b'"')?;
-                self.starts[n] = at + 1;
-                self.ends[n] = close;
-                n += 1;
-                match marks.next() {
-                    None if close + 1 == line.len() => return Some(n),
-                    Some(comma) if comma == close + 1 && line[comma] == b',' => at = comma + 1,
-                    // A quote right after (an escaped one) or text after the
-                    // closing quote: csv-core's rules.
-                    _ => return None,
+            let mut marks = special_mask(bytes, base);
+            while marks != 0 {
+                let at = base + marks.trailing_zeros() as usize;
+                marks &= marks - 1;
+                let byte = bytes[at];
+                if quoted && closed.is_none() {
+                    match byte {
+                        b'"' => closed = Some(at),
+                        // Commas are content; a newline in quotes is
+                        // csv-core's, so is `\r`.
+                        b',' => {}
+                        _ => return None,
+                    }
+                    continue;
                 }
-            } else {
-                self.starts[n] = at;
+                // The end of the field at `at`, or `None` when csv-core must
+                // read the line: text after a closing quote, or a quote (an
+                // escaped one, or one inside an unquoted field).
+                let end = match (byte, closed) {
+                    (b'"', None) if at == start => {
+                        quoted = true;
+                        continue;
+                    }
+                    (b'"', _) => return None,
+                    (_, Some(close)) if at != close + 1 => return None,
+                    (_, Some(close)) => close,
+                    (_, None) => at,
+                };
+                let line_end = match byte {
+                    b',' => None,
+                    b'\n' => Some((at, at + 1)),
+                    // Only as the `\r` of a final CRLF.
+                    _ if bytes.get(at + 1) == Some(&b'\n') => Some((at, at + 2)),
+                    _ => return None,
+                };
+                if n >= self.ends.len() {
+                    return None;
+                }
+                self.starts[n] = start + usize::from(quoted);
+                self.ends[n] = end;
                 n += 1;
-                match mark {
+                match line_end {
                     None => {
-                        self.ends[n - 1] = line.len();
-                        return Some(n);
+                        start = at + 1;
+                        quoted = false;
+                        closed = None;
                     }
-                    Some(comma) if line[comma] == b',' => {
-                        self.ends[n - 1] = comma;
-                        at = comma + 1;
+                    Some((0, _)) => return None,
+                    Some((len, _)) if len > longest => return None,
+                    Some((len, next)) => {
+                        return Some(FastLine {
+                            len,
+                            next,
+                            fields: n,
+                        })
                     }
-                    // A quote inside an unquoted field.
-                    Some(_) => return None,
                 }
             }
+            base += 16;
         }
+        None
     }
 
     /// Ends the input: reads the last record if it had no line terminator
@@ -548,14 +585,23 @@ impl Encoder {
 
     #[inline]
     fn field(&self, i: usize) -> &[u8] {
-        let start = if self.fast {
+        let (start, end) = self.span(self.fast, i);
+        &self.record[start..end]
+    }
+
+    /// Where field `i` of the current record is: in a fast-path line
+    /// (fields at `starts..ends`) or in csv-core's unescaped bytes (back to
+    /// back).
+    #[inline]
+    fn span(&self, fast: bool, i: usize) -> (usize, usize) {
+        let start = if fast {
             self.starts[i]
         } else if i == 0 {
             0
         } else {
             self.ends[i - 1]
         };
-        &self.record[start..self.ends[i]]
+        (start, self.ends[i])
     }
 
     fn nfields(&self) -> usize {
@@ -586,14 +632,13 @@ impl Encoder {
             };
             return self.bad_row(reject);
         }
-        let row_start = out.len();
-        match self.write_row(out) {
+        let result = self.write_row(&self.record, self.rec_len, self.fast, out);
+        match result {
             Ok(()) => {
                 self.summary.rows += 1;
                 Ok(())
             }
             Err((col, fault)) => {
-                out.truncate(row_start);
                 let field = self.field(self.mapping[col]);
                 let reject = Reject {
                     line: self.record_line(ended_by_newline),
@@ -664,30 +709,58 @@ impl Encoder {
         Ok(())
     }
 
-    /// Writes one row; on a bad field returns its staging column index.
+    /// Writes one row, the record in the first `len` bytes of `held` (see
+    /// `span`; the bytes after it are only read, never written out); on a
+    /// bad field truncates `out` to where the row started and returns the
+    /// field's staging column index.
     #[inline]
-    fn write_row(&self, out: &mut BytesMut) -> Result<(), (usize, ValueFault)> {
+    fn write_row(
+        &self,
+        held: &[u8],
+        len: usize,
+        fast: bool,
+        out: &mut BytesMut,
+    ) -> Result<(), (usize, ValueFault)> {
+        let row_start = out.len();
+        let written = self.write_fields(held, len, fast, out);
+        if written.is_err() {
+            out.truncate(row_start);
+        }
+        written
+    }
+
+    #[inline]
+    fn write_fields(
+        &self,
+        held: &[u8],
+        len: usize,
+        fast: bool,
+        out: &mut BytesMut,
+    ) -> Result<(), (usize, ValueFault)> {
         let binary = self.opts.format == CopyFormat::Binary;
         // ASCII without NUL: every text field is valid as it is, so the
         // per-field UTF-8 and NUL checks can be skipped (one pass over the
         // record instead of one call per field).
         // (No early exit: this form vectorizes.)
-        let plain = !self.record[..self.rec_len]
+        let rec = &held[..len];
+        let plain = !rec
             .iter()
             .fold(false, |odd, &b| odd | (b.wrapping_sub(1) >= 0x7f));
         if binary {
             let n = NCOLUMNS + usize::from(self.opts.load_id.is_some());
-            out.reserve(self.rec_len + 6 * n + 64);
+            out.reserve(rec.len() + 6 * n + 64 + WIDE_COPY);
             out.put_i16(n as i16);
         } else {
-            out.reserve(self.rec_len + 2 * NCOLUMNS + 32);
+            out.reserve(rec.len() + 2 * NCOLUMNS + 32 + WIDE_COPY);
         }
         for (col, column) in COLUMNS.iter().enumerate() {
             let idx = self.mapping[col];
-            let field: &[u8] = if idx == NO_FIELD {
-                &[]
+            // The field, and the held bytes from its start on.
+            let (field, rest): (&[u8], &[u8]) = if idx == NO_FIELD {
+                (&[], &[])
             } else {
-                self.field(idx)
+                let (start, end) = self.span(fast, idx);
+                (&rec[start..end], &held[start..])
             };
             if !binary && col > 0 {
                 out.put_u8(b'\t');
@@ -708,9 +781,9 @@ impl Encoder {
                 continue;
             }
             let written = if binary {
-                write_binary(column.ty, field, plain, out)
+                write_binary(column.ty, field, rest, plain, out)
             } else {
-                write_text(column.ty, field, plain, out)
+                write_text(column.ty, field, rest, plain, out)
             };
             written.map_err(|fault| (col, fault))?;
         }
@@ -760,6 +833,115 @@ impl Encoder {
     }
 }
 
+/// A line the fast path splits: its length without the line terminator,
+/// the offset of the next line, and its number of fields.
+struct FastLine {
+    len: usize,
+    next: usize,
+    fields: usize,
+}
+
+const LOW_BITS: u64 = u64::from_ne_bytes([0x01; 8]);
+const HIGH_BITS: u64 = u64::from_ne_bytes([0x80; 8]);
+
+/// The eight bytes of `bytes` from `at` as a little-endian word; past the
+/// end, zero bytes (never special).
+#[inline]
+fn word_at(bytes: &[u8], at: usize) -> u64 {
+    match bytes
+        .get(at..at + 8)
+        .and_then(|w| <[u8; 8]>::try_from(w).ok())
+    {
+        Some(word) => u64::from_le_bytes(word),
+        None => {
+            let mut word = [0u8; 8];
+            let tail = &bytes[at.min(bytes.len())..];
+            word[..tail.len().min(8)].copy_from_slice(&tail[..tail.len().min(8)]);
+            u64::from_le_bytes(word)
+        }
+    }
+}
+
+/// The high bit of each byte of `word` that equals `byte`, exactly (no
+/// carries cross bytes: each low-seven-bit sum stays below 0x100).
+#[inline]
+fn bytes_equal(word: u64, byte: u8) -> u64 {
+    let x = word ^ (LOW_BITS * u64::from(byte));
+    !((x & !HIGH_BITS).wrapping_add(!HIGH_BITS) | x) & HIGH_BITS
+}
+
+/// Bit `i` set when byte `at + i` of `bytes` is a comma, a quote, `\r` or
+/// `\n`, for 16 bytes (past the end of `bytes`: clear).
+#[inline]
+fn special_mask(bytes: &[u8], at: usize) -> u32 {
+    let (low, high) = (word_at(bytes, at), word_at(bytes, at + 8));
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: SSE2 is part of the x86_64 baseline: every x86_64 CPU has
+        // it, and the function touches no memory.
+        unsafe { special_mask_sse2(low, high) }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        special_mask_swar(low, high)
+    }
+}
+
+/// `special_mask` with SSE2: one compare per byte value, one movemask.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse2")]
+fn special_mask_sse2(low: u64, high: u64) -> u32 {
+    use std::arch::x86_64::*;
+    let block = _mm_set_epi64x(high as i64, low as i64);
+    let is = |byte: u8| _mm_cmpeq_epi8(block, _mm_set1_epi8(byte as i8));
+    let any = _mm_or_si128(
+        _mm_or_si128(is(b','), is(b'"')),
+        _mm_or_si128(is(b'\r'), is(b'\n')),
+    );
+    _mm_movemask_epi8(any) as u32
+}
+
+/// `special_mask` in portable word arithmetic (aarch64 and the rest).
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+#[inline]
+fn special_mask_swar(low: u64, high: u64) -> u32 {
+    // The high bit of each special byte, then those eight bits packed into
+    // the low byte (bit k from byte k).
+    let pack = |word: u64| {
+        let marks = bytes_equal(word, b',')
+            | bytes_equal(word, b'"')
+            | bytes_equal(word, b'\r')
+            | bytes_equal(word, b'\n');
+        ((marks >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u32
+    };
+    pack(low) | pack(high) << 8
+}
+
+/// Fields up to this long are copied as one fixed-size block.
+const WIDE_COPY: usize = 32;
+
+/// Appends `field` to `out`; `rest` is the held bytes from the field's start
+/// on (`rest` starts with `field`). A short field is copied as a fixed
+/// 32-byte block from `rest` and `out` cut back to its end: two vector moves
+/// instead of a call to memcpy, for the ten or so short text fields a row
+/// has.
+#[inline]
+fn put_field(out: &mut BytesMut, field: &[u8], rest: &[u8]) {
+    debug_assert!(rest.starts_with(field));
+    if field.len() <= WIDE_COPY {
+        if let Some(block) = rest
+            .get(..WIDE_COPY)
+            .and_then(|b| <&[u8; WIDE_COPY]>::try_from(b).ok())
+        {
+            let end = out.len() + field.len();
+            out.extend_from_slice(block);
+            out.truncate(end);
+            return;
+        }
+    }
+    out.extend_from_slice(field);
+}
+
 fn count_newlines(bytes: &[u8]) -> u64 {
     bytes.iter().filter(|&&b| b == b'\n').count() as u64
 }
@@ -768,6 +950,7 @@ fn count_newlines(bytes: &[u8]) -> u64 {
 fn write_binary(
     ty: ColumnType,
     field: &[u8],
+    rest: &[u8],
     plain: bool,
     out: &mut BytesMut,
 ) -> Result<(), ValueFault> {
@@ -777,7 +960,7 @@ fn write_binary(
                 value::check_text(field)?;
             }
             out.put_i32(field.len() as i32);
-            out.extend_from_slice(field);
+            put_field(out, field, rest);
         }
         ColumnType::Date => {
             let days = value::parse_date(field)?;
@@ -848,6 +1031,7 @@ fn put_numeric(out: &mut BytesMut, cents: i64) {
 fn write_text(
     ty: ColumnType,
     field: &[u8],
+    rest: &[u8],
     plain: bool,
     out: &mut BytesMut,
 ) -> Result<(), ValueFault> {
@@ -856,7 +1040,7 @@ fn write_text(
             if !plain {
                 value::check_text(field)?;
             }
-            push_escaped(out, field);
+            push_escaped(out, field, rest);
         }
         ColumnType::Date => {
             value::parse_date(field)?;
@@ -889,12 +1073,12 @@ fn write_text(
 /// COPY TEXT escaping: backslash, tab, newline and carriage return would
 /// otherwise end fields or rows (or, as `\.`, the data) early.
 #[inline]
-fn push_escaped(out: &mut BytesMut, field: &[u8]) {
+fn push_escaped(out: &mut BytesMut, field: &[u8], rest: &[u8]) {
     if !field
         .iter()
         .any(|&b| matches!(b, b'\\' | b'\t' | b'\n' | b'\r'))
     {
-        out.extend_from_slice(field);
+        put_field(out, field, rest);
         return;
     }
     for &b in field {
@@ -951,4 +1135,40 @@ pub fn show_value(field: &[u8]) -> String {
         shown.push_str(&format!(" ({} bytes)", field.len()));
     }
     shown
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fast path's byte classifier against the obvious one, for every
+    /// offset and every way a block can run past the end of its input.
+    #[test]
+    fn special_mask_marks_exactly_commas_quotes_and_line_ends() {
+        // A small xorshift: the same bytes every run, every byte value.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..2000 {
+            let len = round % 40;
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| match next() % 4 {
+                    0 => b",\"\r\n"[(next() % 4) as usize],
+                    _ => next() as u8,
+                })
+                .collect();
+            for at in 0..=len {
+                let expected = (0..16)
+                    .filter(|i| matches!(bytes.get(at + i), Some(b',' | b'"' | b'\r' | b'\n')))
+                    .fold(0u32, |mask, i| mask | 1 << i);
+                assert_eq!(special_mask(&bytes, at), expected, "{bytes:?} at {at}");
+                let swar = special_mask_swar(word_at(&bytes, at), word_at(&bytes, at + 8));
+                assert_eq!(swar, expected, "portable: {bytes:?} at {at}");
+            }
+        }
+    }
 }
