@@ -212,8 +212,9 @@ pub struct Encoder {
     /// Newlines consumed by the fast path (csv-core counts its own).
     fast_newlines: u64,
     /// The current record is a line the fast path copied whole into
-    /// `record` (quotes and commas kept): its fields are `starts..ends`.
-    /// Otherwise csv-core wrote the fields back to back.
+    /// `record` (quotes and commas kept) because it is being refused: its
+    /// fields are `starts..ends`. Otherwise csv-core wrote the fields back
+    /// to back. (Accepted fast-path rows are written from the input.)
     fast: bool,
     /// Start offsets of the fields of a fast-path record.
     starts: Vec<usize>,
