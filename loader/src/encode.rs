@@ -326,7 +326,8 @@ impl Encoder {
 
     /// The fast path: whole lines at the start of `input` that csv-core
     /// would read as plain fields, split here 16 bytes at a time instead of
-    /// byte by byte, and written to `out` straight from `input`. A line qualifies when it is not empty, fits the record buffer,
+    /// byte by byte, and written to `out` straight from `input`. A line
+    /// qualifies when it is not empty, fits the record buffer,
     /// has no `\r` but a final one, and each field is either unquoted with
     /// no quote in it, or quoted with no quote inside and followed by a
     /// comma or the end of the line (no `""` escape, no newline in quotes).
@@ -341,24 +342,23 @@ impl Encoder {
         }
         let longest = self.record.len().min(self.opts.max_record_bytes);
         while let Some(line) = self.split_line(&input[pos..], longest) {
-            let (len, nfields) = (line.len, line.fields);
-            let line_bytes = &input[pos..pos + len];
+            let held = Held {
+                bytes: &input[pos..],
+                len: line.len,
+                fast: true,
+            };
             self.fast_newlines += 1;
             pos += line.next;
             // The common case writes the row straight from the input; a
             // row that must be refused is copied into `record` first, where
             // the reporting reads it.
-            if nfields == self.width
-                && self
-                    .write_row(&input[pos - line.next..], len, true, out)
-                    .is_ok()
-            {
+            if line.fields == self.width && self.write_row(held, out).is_ok() {
                 self.summary.rows += 1;
                 continue;
             }
-            self.record[..len].copy_from_slice(line_bytes);
-            self.rec_len = len;
-            self.ends_len = nfields;
+            self.record[..line.len].copy_from_slice(held.record());
+            self.rec_len = line.len;
+            self.ends_len = line.fields;
             self.fast = true;
             let result = self.on_record(true, out);
             self.reset_record();
@@ -633,7 +633,12 @@ impl Encoder {
             };
             return self.bad_row(reject);
         }
-        let result = self.write_row(&self.record, self.rec_len, self.fast, out);
+        let held = Held {
+            bytes: &self.record,
+            len: self.rec_len,
+            fast: self.fast,
+        };
+        let result = self.write_row(held, out);
         match result {
             Ok(()) => {
                 self.summary.rows += 1;
@@ -710,20 +715,12 @@ impl Encoder {
         Ok(())
     }
 
-    /// Writes one row, the record in the first `len` bytes of `held` (see
-    /// `span`; the bytes after it are only read, never written out); on a
-    /// bad field truncates `out` to where the row started and returns the
-    /// field's staging column index.
+    /// Writes one row; on a bad field truncates `out` to where the row
+    /// started and returns the field's staging column index.
     #[inline]
-    fn write_row(
-        &self,
-        held: &[u8],
-        len: usize,
-        fast: bool,
-        out: &mut BytesMut,
-    ) -> Result<(), (usize, ValueFault)> {
+    fn write_row(&self, held: Held<'_>, out: &mut BytesMut) -> Result<(), (usize, ValueFault)> {
         let row_start = out.len();
-        let written = self.write_fields(held, len, fast, out);
+        let written = self.write_fields(held, out);
         if written.is_err() {
             out.truncate(row_start);
         }
@@ -731,19 +728,13 @@ impl Encoder {
     }
 
     #[inline]
-    fn write_fields(
-        &self,
-        held: &[u8],
-        len: usize,
-        fast: bool,
-        out: &mut BytesMut,
-    ) -> Result<(), (usize, ValueFault)> {
+    fn write_fields(&self, held: Held<'_>, out: &mut BytesMut) -> Result<(), (usize, ValueFault)> {
         let binary = self.opts.format == CopyFormat::Binary;
         // ASCII without NUL: every text field is valid as it is, so the
         // per-field UTF-8 and NUL checks can be skipped (one pass over the
         // record instead of one call per field).
         // (No early exit: this form vectorizes.)
-        let rec = &held[..len];
+        let rec = held.record();
         let plain = !rec
             .iter()
             .fold(false, |odd, &b| odd | (b.wrapping_sub(1) >= 0x7f));
@@ -760,8 +751,8 @@ impl Encoder {
             let (field, rest): (&[u8], &[u8]) = if idx == NO_FIELD {
                 (&[], &[])
             } else {
-                let (start, end) = self.span(fast, idx);
-                (&rec[start..end], &held[start..])
+                let (start, end) = self.span(held.fast, idx);
+                (&rec[start..end], &held.bytes[start..])
             };
             if !binary && col > 0 {
                 out.put_u8(b'\t');
@@ -834,6 +825,22 @@ impl Encoder {
     }
 }
 
+/// A record to write: the first `len` bytes of `bytes`, a fast-path line
+/// or csv-core's unescaped fields (`fast`, see `Encoder::span`). The bytes
+/// after it are only ever read (see `put_field`), never written out.
+#[derive(Clone, Copy)]
+struct Held<'a> {
+    bytes: &'a [u8],
+    len: usize,
+    fast: bool,
+}
+
+impl<'a> Held<'a> {
+    fn record(self) -> &'a [u8] {
+        &self.bytes[..self.len]
+    }
+}
+
 /// A line the fast path splits: its length without the line terminator,
 /// the offset of the next line, and its number of fields.
 struct FastLine {
@@ -855,9 +862,10 @@ fn word_at(bytes: &[u8], at: usize) -> u64 {
     {
         Some(word) => u64::from_le_bytes(word),
         None => {
+            // Fewer than eight bytes are left (none when `at` is past them).
+            let tail = bytes.get(at..).unwrap_or_default();
             let mut word = [0u8; 8];
-            let tail = &bytes[at.min(bytes.len())..];
-            word[..tail.len().min(8)].copy_from_slice(&tail[..tail.len().min(8)]);
+            word[..tail.len()].copy_from_slice(tail);
             u64::from_le_bytes(word)
         }
     }
