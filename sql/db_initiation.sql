@@ -43,6 +43,30 @@ CREATE TABLE IF NOT EXISTS staging_table (
 CREATE INDEX IF NOT EXISTS staging_table_load_id_brin
     ON staging_table USING brin (load_id) WITH (pages_per_range = 32);
 
+-- The loader's dimension candidates (see db_transformation.sql): for each
+-- store, product and customer id of a batch, the rows at its newest
+-- timestamp, and one row per date. The staging columns, but a candidate
+-- carries only what its dimension needs (the transaction's id, date and
+-- time and that dimension's columns; the rest NULL). Rows live only inside
+-- the load's transaction: the trigger that reads them deletes them, so the
+-- table is empty between loads and UNLOGGED costs nothing (no WAL for rows
+-- that never outlive their transaction).
+CREATE UNLOGGED TABLE IF NOT EXISTS staging_dimension_candidates (
+    LIKE staging_table,
+    CHECK (load_id IS NOT NULL)
+);
+ALTER TABLE staging_dimension_candidates
+    ALTER total_amount DROP NOT NULL,
+    ALTER payment_method DROP NOT NULL,
+    ALTER store_id DROP NOT NULL,
+    ALTER store_name DROP NOT NULL,
+    ALTER store_location DROP NOT NULL,
+    ALTER product_id DROP NOT NULL,
+    ALTER product_name DROP NOT NULL,
+    ALTER product_category DROP NOT NULL,
+    ALTER product_price DROP NOT NULL,
+    ALTER quantity_sold DROP NOT NULL;
+
 -- Dimensions are type 1: the newest transaction wins, ties broken by the
 -- larger transaction_id. source_ts/source_txn record which transaction set
 -- the row, so an upsert only overwrites an older version and the final state

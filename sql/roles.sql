@@ -26,12 +26,12 @@ BEGIN
 END
 $roles$;
 
-REVOKE ALL ON staging_table, facts, dim_stores, dim_products, dim_customers, dim_dates,
-              load_ledger, load_rejects
+REVOKE ALL ON staging_table, staging_dimension_candidates, facts, dim_stores, dim_products,
+              dim_customers, dim_dates, load_ledger, load_rejects
     FROM loader_role;
 
 -- COPY FROM needs INSERT only.
-GRANT INSERT ON staging_table TO loader_role;
+GRANT INSERT ON staging_table, staging_dimension_candidates TO loader_role;
 -- The claim is INSERT ... ON CONFLICT DO UPDATE ... RETURNING, the
 -- completion an UPDATE by load_id.
 GRANT SELECT, INSERT, UPDATE ON load_ledger TO loader_role;
@@ -40,5 +40,8 @@ GRANT SELECT, INSERT ON load_rejects TO loader_role;
 
 -- Nobody but the owner calls the trigger function directly.
 REVOKE ALL ON FUNCTION normalize_staging_batch() FROM PUBLIC;
+-- The loader's fallback for dimensions (db_transformation.sql).
+REVOKE ALL ON FUNCTION normalize_load_dimensions(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION normalize_load_dimensions(bigint) TO loader_role;
 
 COMMIT;

@@ -18,6 +18,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::mpsc;
 use tokio_postgres::{CopyInSink, Transaction};
 
+use crate::candidates::Candidates;
 use crate::columns::{COLUMNS, LOAD_ID_COLUMN, STAGING_TABLE};
 use crate::encode::{CopyFormat, EncodeFault, EncodeOptions, Encoder, Summary};
 use crate::error::{Error, Result};
@@ -40,21 +41,22 @@ pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// The COPY statement for the staging table in the given format.
-pub fn copy_statement(format: CopyFormat, with_load_id: bool) -> String {
+/// The COPY statement for `table` (staging or its dimension candidates,
+/// which have the same columns) in the given format.
+pub fn copy_statement(table: &str, format: CopyFormat, with_load_id: bool) -> String {
     let mut cols: Vec<String> = COLUMNS.iter().map(|c| quote_ident(c.name)).collect();
     if with_load_id {
         cols.push(quote_ident(LOAD_ID_COLUMN));
     }
     format!(
         "COPY {} ({}) FROM STDIN (FORMAT {})",
-        quote_ident(STAGING_TABLE),
+        quote_ident(table),
         cols.join(", "),
         format.sql_option()
     )
 }
 
-/// An open COPY into `staging_table`.
+/// An open COPY into `staging_table` (or its dimension candidates).
 pub struct CopySink {
     inner: Pin<Box<CopyInSink<Bytes>>>,
     object: String,
@@ -71,8 +73,23 @@ impl CopySink {
         with_load_id: bool,
         object: &str,
     ) -> Result<Self> {
+        Self::start_into(tx, STAGING_TABLE, format, with_load_id, object).await
+    }
+
+    /// Starts `COPY table (...) FROM STDIN` for a table with the staging
+    /// columns.
+    ///
+    /// # Errors
+    /// [`Error::Database`] when the server refuses the statement.
+    pub async fn start_into(
+        tx: &Transaction<'_>,
+        table: &str,
+        format: CopyFormat,
+        with_load_id: bool,
+        object: &str,
+    ) -> Result<Self> {
         let sink = tx
-            .copy_in(&copy_statement(format, with_load_id))
+            .copy_in(&copy_statement(table, format, with_load_id))
             .await
             .map_err(|e| Error::db(object, "starting COPY", e))?;
         Ok(CopySink {
@@ -113,11 +130,15 @@ pub struct Streamed {
     pub summary: Summary,
     /// xxh3-128 of the decompressed bytes, when asked for.
     pub content_hash: Option<u128>,
+    /// The batch's dimension candidates, when asked for.
+    pub candidates: Option<Candidates>,
 }
 
 /// Reads `reader` to its end through the encoder into `sink`, the encoder on
-/// its own task. On any error the COPY is left unfinished (the caller drops
-/// the sink, which aborts it).
+/// its own task, which also gathers the dimension candidates within
+/// `candidate_budget` bytes when one is given (binary format only). On any
+/// error the COPY is left unfinished (the caller drops the sink, which
+/// aborts it).
 ///
 /// # Errors
 /// Bad data ([`Error::Data`]), a read failure ([`Error::Read`], retryable
@@ -127,6 +148,7 @@ pub async fn stream_into(
     mut reader: Pin<Box<dyn AsyncRead + Send>>,
     options: EncodeOptions,
     hash_content: bool,
+    candidate_budget: Option<usize>,
     object: &str,
     read_retryable: bool,
 ) -> Result<Streamed> {
@@ -137,7 +159,9 @@ pub async fn stream_into(
     // holds freed-but-resident pages (see BENCHMARKS.md, peak RSS).
     let (spare_tx, mut spare_rx) = mpsc::channel::<BytesMut>(RECYCLED_BUFFERS);
     let shown = object.to_string();
+    let candidate_budget = candidate_budget.filter(|_| options.format == CopyFormat::Binary);
     let parse = tokio::spawn(async move {
+        let mut candidates = candidate_budget.map(Candidates::new);
         let mut encoder = Encoder::new(options);
         let mut input = BytesMut::with_capacity(READ_CHUNK);
         let fresh = || BytesMut::with_capacity(FLUSH_BYTES + FLUSH_BYTES / 2);
@@ -161,7 +185,11 @@ pub async fn stream_into(
             if let Some(h) = hasher.as_mut() {
                 h.update(&input);
             }
+            let before = out.len();
             encoder.encode(&input, &mut out).map_err(data_error)?;
+            if let Some(c) = candidates.as_mut() {
+                c.scan(&out[before..]);
+            }
             if out.len() >= FLUSH_BYTES {
                 let next = spare_rx.try_recv().unwrap_or_else(|_| fresh());
                 let full = std::mem::replace(&mut out, next);
@@ -171,13 +199,18 @@ pub async fn stream_into(
                 }
             }
         }
+        let before = out.len();
         let summary = encoder.finish(&mut out).map_err(data_error)?;
+        if let Some(c) = candidates.as_mut() {
+            c.scan(&out[before..]);
+        }
         if !out.is_empty() && tx.send(out.freeze()).await.is_err() {
             return Ok(None);
         }
         Ok(Some(Streamed {
             summary,
             content_hash: hasher.map(|h| h.digest128()),
+            candidates,
         }))
     });
     let parse = AbortOnDrop(parse);

@@ -169,7 +169,7 @@ pub struct Summary {
 const NO_FIELD: usize = usize::MAX;
 
 /// The binary COPY signature, flags and header-extension length.
-const BINARY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+pub(crate) const BINARY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
 
 /// The UTF-8 byte order mark some producers (Excel) put before the header.
 const UTF8_BOM: &[u8; 3] = b"\xef\xbb\xbf";

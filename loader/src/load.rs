@@ -8,8 +8,11 @@
 use std::time::Duration;
 
 use tokio::time::Instant;
+use tokio_postgres::Transaction;
 
-use crate::copy::{stream_into, CopySink};
+use crate::candidates::{self, Candidates};
+use crate::columns::CANDIDATES_TABLE;
+use crate::copy::{stream_into, CopySink, FLUSH_BYTES};
 use crate::db::Db;
 use crate::encode::{CopyFormat, EncodeOptions, DEFAULT_MAX_RECORD_BYTES};
 use crate::error::{Error, Result};
@@ -28,6 +31,10 @@ pub struct LoadOptions {
     /// `work_mem` for the load transaction: a PostgreSQL size such as
     /// `256MB`, or `auto` to size it from the object (see [`work_mem_for`]).
     pub work_mem: String,
+    /// Memory for the dimension candidates gathered while encoding (binary
+    /// format only). 0: the trigger finds the dimensions in the whole batch,
+    /// as for a hand load. Past the budget a load falls back to that.
+    pub candidate_budget: usize,
     /// Tries per object for retryable errors (1 = no retry).
     pub max_attempts: u32,
     /// First retry delay; doubled each time, with jitter, capped at 20 s.
@@ -45,6 +52,7 @@ impl Default for LoadOptions {
             max_rejects: 0,
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
             work_mem: "auto".into(),
+            candidate_budget: candidates::DEFAULT_BUDGET,
             max_attempts: 4,
             backoff: Duration::from_millis(250),
             deadline_margin: Duration::from_secs(5),
@@ -391,10 +399,14 @@ impl Loader {
         // Before the COPY starts: the transition table's tuple store takes
         // its memory limit from work_mem when it is created. JIT would spend
         // longer compiling the trigger's statements than running them.
+        // With candidates, the trigger writes only the facts and leaves the
+        // dimensions for the candidates' COPY after it.
         let work_mem = work_mem_for(&options.work_mem, expected_size, opened.gzip);
+        let defer = options.format == CopyFormat::Binary && options.candidate_budget > 0;
         tx.execute(
-            "SELECT set_config('work_mem', $1, true), set_config('jit', 'off', true)",
-            &[&work_mem],
+            "SELECT set_config('work_mem', $1, true), set_config('jit', 'off', true),
+                    set_config('loader.defer_dimensions', $2, true)",
+            &[&work_mem, &if defer { "on" } else { "off" }],
         )
         .await
         .map_err(|e| Error::db(&shown, "setting work_mem", e))?;
@@ -406,7 +418,17 @@ impl Loader {
             max_rejects: options.max_rejects,
             max_record_bytes: options.max_record_bytes,
         };
-        let streamed = stream_into(&mut sink, reader, encode, !claim_first, &shown, is_s3).await;
+        let budget = defer.then_some(options.candidate_budget);
+        let streamed = stream_into(
+            &mut sink,
+            reader,
+            encode,
+            !claim_first,
+            budget,
+            &shown,
+            is_s3,
+        )
+        .await;
         let streamed = match streamed {
             // A read error after the whole body arrived is the content's fault
             // (a truncated gzip stream), not the network's.
@@ -443,6 +465,9 @@ impl Loader {
                 ),
                 retryable: false,
             });
+        }
+        if defer {
+            write_dimensions(&tx, streamed.candidates.as_ref(), load_id, &shown).await?;
         }
         let facts_inserted = ledger::facts_inserted(&tx, &shown).await?;
 
@@ -493,6 +518,59 @@ impl Loader {
             attempts: 1,
         })
     }
+}
+
+/// Writes a deferred batch's dimensions: its candidates through their
+/// COPY, or, when the loader gave them up (over budget), every staged row of
+/// the load through `normalize_load_dimensions`. Either way the same
+/// trigger statement runs; then checks the trigger saw it through.
+async fn write_dimensions(
+    tx: &Transaction<'_>,
+    candidates: Option<&Candidates>,
+    load_id: i64,
+    object: &str,
+) -> Result<()> {
+    match candidates.filter(|c| !c.given_up()) {
+        Some(c) => {
+            tracing::debug!(object, load_id, candidates = ?c, "writing the dimensions");
+            let mut sink =
+                CopySink::start_into(tx, CANDIDATES_TABLE, CopyFormat::Binary, true, object)
+                    .await?;
+            for message in c.copy_data(FLUSH_BYTES) {
+                sink.send(message).await?;
+            }
+            sink.finish().await?;
+        }
+        None => {
+            tracing::info!(
+                object,
+                load_id,
+                "dimension candidates over their memory budget: the server takes the \
+                 dimensions from the whole batch"
+            );
+            tx.execute("SELECT normalize_load_dimensions($1)", &[&load_id])
+                .await
+                .map_err(|e| Error::db(object, "writing the dimensions", e))?;
+        }
+    }
+    let pending: Option<String> = tx
+        .query_one(
+            "SELECT current_setting('loader.dimensions_pending', true)",
+            &[],
+        )
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(|e| Error::db(object, "checking the dimensions were written", e))?;
+    if pending.is_some_and(|p| !p.is_empty()) {
+        return Err(Error::Read {
+            object: object.to_string(),
+            message: "the batch's dimensions were not written (is sql/db_transformation.sql \
+                      up to date?)"
+                .into(),
+            retryable: false,
+        });
+    }
+    Ok(())
 }
 
 /// Exponential backoff with jitter: a random delay in [d/2, d] where d

@@ -1,14 +1,18 @@
 //! Where the time of a full load goes: the loader's own steps run one at a time, each timed,
-//! in one transaction as a load runs them. The COPY goes into an untriggered copy of
-//! `staging_table`, which then stands in for the trigger's transition table `new_rows` in the
-//! trigger's statements, read from `sql/db_transformation.sql` itself (so a change to the
-//! trigger shows up here without touching this file).
+//! in one transaction as a load runs them. The COPYs go into untriggered copies of
+//! `staging_table` and `staging_dimension_candidates`, which then stand in for the trigger's
+//! transition table `new_rows` in the trigger's statements, read from
+//! `sql/db_transformation.sql` itself (so a change to the trigger shows up here without
+//! touching this file): the facts from the staged rows, then the dimensions from the
+//! candidates the encoder gathered, as a loader batch runs them.
 
 use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use loader::copy::{stream_into, CopySink};
+use loader::candidates::DEFAULT_BUDGET;
+use loader::columns::CANDIDATES_TABLE;
+use loader::copy::{stream_into, CopySink, FLUSH_BYTES};
 use loader::ledger::{self, Claim, Completion, ObjectId};
 use loader::{CopyFormat, EncodeOptions, Source};
 use standins::LocalPostgres;
@@ -44,8 +48,18 @@ pub fn trigger_statements(sql: &str, stand_in: &str) -> Result<Vec<(String, Stri
     let code = code.join("\n");
     let mut statements = Vec::new();
     for piece in code.split(';') {
-        let piece = piece.trim();
-        let statement = piece.strip_prefix("BEGIN").map_or(piece, str::trim_start);
+        // A statement may follow the block's BEGIN or an IF's THEN in the same piece.
+        let statement = piece
+            .lines()
+            .skip_while(|line| {
+                let line = line.trim();
+                line.is_empty()
+                    || line == "BEGIN"
+                    || (line.starts_with("IF ") && line.ends_with("THEN"))
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let statement = statement.trim();
         let label = if statement.starts_with("WITH") && statement.contains("INSERT INTO") {
             DIMENSIONS.to_string()
         } else if let Some(rest) = statement.strip_prefix("INSERT INTO") {
@@ -94,13 +108,15 @@ fn split_dimensions(plan: &serde_json::Value, wall: f64) -> Result<Vec<(String, 
     if parts.is_empty() || total <= 0.0 {
         bail!("the dimensions' plan has no CTE times");
     }
-    parts.insert(
-        0,
-        (
-            "trigger: newest per id, one grouping-sets pass".to_string(),
-            newest,
-        ),
-    );
+    if newest > 0.0 {
+        parts.insert(
+            0,
+            (
+                "trigger: newest per id, one grouping-sets pass".to_string(),
+                newest,
+            ),
+        );
+    }
     parts.push((
         "trigger: dim_dates".to_string(),
         (total - ctes - newest).max(0.0),
@@ -116,18 +132,29 @@ fn split_dimensions(plan: &serde_json::Value, wall: f64) -> Result<Vec<(String, 
 /// # Errors
 /// Any step fails, or the row count is not `rows`.
 pub async fn run(pg: &LocalPostgres, file: &Path, rows: u64) -> Result<Vec<Step>> {
-    let stand_in = format!("{STAND_IN_SCHEMA}.staging_table");
-    let statements = trigger_statements(loader::schema::TRANSFORMATION_SQL, &stand_in)?;
+    let staging = format!("{STAND_IN_SCHEMA}.staging_table");
+    let candidates = format!("{STAND_IN_SCHEMA}.{CANDIDATES_TABLE}");
+    let sql = loader::schema::TRANSFORMATION_SQL;
+    let facts = trigger_statements(sql, &staging)?
+        .into_iter()
+        .filter(|(label, _)| label != DIMENSIONS)
+        .collect::<Vec<_>>();
+    let dimensions = trigger_statements(sql, &candidates)?
+        .into_iter()
+        .find(|(label, _)| label == DIMENSIONS)
+        .map(|(_, statement)| statement.replace("just_candidates", "true"))
+        .context("no dimensions statement")?;
     let db = methods::fresh_db(pg, "e2e_breakdown").await?;
     let mut client = db.connect().await?;
     client
         .batch_execute(&format!(
             "CREATE SCHEMA {STAND_IN_SCHEMA};
-             CREATE TABLE {stand_in} (LIKE public.staging_table);
+             CREATE TABLE {staging} (LIKE public.staging_table);
+             CREATE TABLE {candidates} (LIKE public.{CANDIDATES_TABLE});
              SET search_path = {STAND_IN_SCHEMA}, public;"
         ))
         .await
-        .context("creating the untriggered staging copy")?;
+        .context("creating the untriggered staging copies")?;
     methods::checkpoint(pg).await;
 
     let name = file.display().to_string();
@@ -156,7 +183,16 @@ pub async fn run(pg: &LocalPostgres, file: &Path, rows: u64) -> Result<Vec<Step>
         load_id: Some(load_id),
         ..EncodeOptions::default()
     };
-    let streamed = stream_into(&mut sink, opened.reader, options, true, &name, false).await?;
+    let streamed = stream_into(
+        &mut sink,
+        opened.reader,
+        options,
+        true,
+        Some(DEFAULT_BUDGET),
+        &name,
+        false,
+    )
+    .await?;
     let copied = sink.finish().await?;
     if copied != rows {
         bail!("COPY inserted {copied} rows, expected {rows}");
@@ -164,37 +200,56 @@ pub async fn run(pg: &LocalPostgres, file: &Path, rows: u64) -> Result<Vec<Step>
     lap(
         &mut steps,
         &mut clock,
-        "COPY binary into untriggered staging",
+        "COPY binary into untriggered staging, candidates gathered",
     );
 
-    for (label, sql) in &statements {
-        if label == DIMENSIONS {
-            // One statement writes every dimension. Its plan's node times (EXPLAIN ANALYZE,
-            // run in a savepoint and rolled back: per-node timing slows it down) give the
-            // shares; the statement run again for real gives the time they split.
-            tx.batch_execute("SAVEPOINT shares").await?;
-            let row = tx
-                .query_one(&format!("EXPLAIN (ANALYZE, FORMAT JSON) {sql}"), &[])
-                .await
-                .context("the trigger's dimensions statement, explained")?;
-            let plan: serde_json::Value = row.try_get(0).context("the plan as JSON")?;
-            tx.batch_execute("ROLLBACK TO SAVEPOINT shares").await?;
-            let started = Instant::now();
-            tx.batch_execute(sql)
-                .await
-                .context("the trigger's dimensions statement")?;
-            let wall = started.elapsed().as_secs_f64();
-            for (name, secs) in split_dimensions(&plan, wall)? {
-                steps.push(Step { name, secs });
-            }
-            clock = Instant::now();
-        } else {
-            tx.batch_execute(sql)
-                .await
-                .with_context(|| format!("the trigger's INSERT INTO {label}"))?;
-            lap(&mut steps, &mut clock, &format!("trigger: {label}"));
-        }
+    for (label, sql) in &facts {
+        tx.batch_execute(sql)
+            .await
+            .with_context(|| format!("the trigger's INSERT INTO {label}"))?;
+        lap(&mut steps, &mut clock, &format!("trigger: {label}"));
     }
+
+    let gathered = streamed
+        .candidates
+        .as_ref()
+        .filter(|c| !c.given_up())
+        .context("the candidates went over their budget")?;
+    let mut sink =
+        CopySink::start_into(&tx, CANDIDATES_TABLE, CopyFormat::Binary, true, &name).await?;
+    for message in gathered.copy_data(FLUSH_BYTES) {
+        sink.send(message).await?;
+    }
+    sink.finish().await?;
+    lap(
+        &mut steps,
+        &mut clock,
+        &format!("COPY the dimension candidates ({} ids)", gathered.ids()),
+    );
+
+    // One statement writes every dimension. Its plan's node times (EXPLAIN ANALYZE, run in a
+    // savepoint and rolled back: per-node timing slows it down) give the shares; the
+    // statement run again for real gives the time they split.
+    tx.batch_execute("SAVEPOINT shares").await?;
+    let row = tx
+        .query_one(&format!("EXPLAIN (ANALYZE, FORMAT JSON) {dimensions}"), &[])
+        .await
+        .context("the trigger's dimensions statement, explained")?;
+    let plan: serde_json::Value = row.try_get(0).context("the plan as JSON")?;
+    tx.batch_execute("ROLLBACK TO SAVEPOINT shares").await?;
+    let started = Instant::now();
+    tx.batch_execute(&dimensions)
+        .await
+        .context("the trigger's dimensions statement")?;
+    let wall = started.elapsed().as_secs_f64();
+    for (name, secs) in split_dimensions(&plan, wall)? {
+        steps.push(Step { name, secs });
+    }
+    clock = Instant::now();
+    tx.batch_execute(&format!("DELETE FROM {candidates}"))
+        .await
+        .context("deleting the candidates")?;
+    lap(&mut steps, &mut clock, "trigger: delete the candidates");
 
     let hash = streamed.content_hash.unwrap_or_default();
     let id = ObjectId {
