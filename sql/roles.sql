@@ -7,11 +7,12 @@
 -- Run as the owner of the schema, after db_initiation.sql and
 -- db_transformation.sql, in the database the loader uses. Safe to re-run.
 --
--- What loader_role can do: COPY into staging_table, claim and complete its
--- rows in load_ledger, write load_rejects. What it cannot: read or change
--- facts or any dimension, read staging, delete anything. Facts and
--- dimensions are written only by the trigger function, which runs as its
--- owner (SECURITY DEFINER) with its search_path pinned.
+-- What loader_role can do: COPY into staging_table and its dimension
+-- candidates, call normalize_load_dimensions (the candidates' fallback),
+-- claim and complete its rows in load_ledger, write load_rejects. What it
+-- cannot: read or change facts or any dimension, read staging, delete
+-- anything. Facts and dimensions are written only by the trigger function,
+-- which runs as its owner (SECURITY DEFINER) with its search_path pinned.
 
 BEGIN;
 SET LOCAL client_min_messages = warning;
