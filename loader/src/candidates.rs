@@ -26,33 +26,68 @@ use std::hash::Hash;
 
 use bytes::{BufMut, BytesMut};
 
+use crate::columns::{position, NCOLUMNS};
 use crate::encode::BINARY_HEADER;
 
-/// Fields of a loader row: the staging columns and `load_id`.
-const NFIELDS: usize = 18;
+/// Fields of a loader row: the staging columns, then `load_id`.
+const NFIELDS: usize = NCOLUMNS + 1;
 
-/// Staging column positions (see `COLUMNS`).
-const TRANSACTION_DATE: usize = 1;
-const TRANSACTION_TIME: usize = 2;
-const STORE_ID: usize = 5;
-const PRODUCT_ID: usize = 8;
-const CUSTOMER_ID: usize = 13;
+const TRANSACTION_DATE: usize = position("transaction_date");
+const TRANSACTION_TIME: usize = position("transaction_time");
+const STORE_ID: usize = position("store_id");
+const PRODUCT_ID: usize = position("product_id");
+const CUSTOMER_ID: usize = position("customer_id");
+
+/// A set of row fields, bit `i` for field `i`.
+type Fields = u32;
+
+const fn fields(names: &[&str]) -> Fields {
+    let mut set = 0;
+    let mut i = 0;
+    while i < names.len() {
+        set |= 1 << position(names[i]);
+        i += 1;
+    }
+    set
+}
 
 /// What every candidate carries: transaction id, date, time, load id.
-const COMMON: [usize; 4] = [0, TRANSACTION_DATE, TRANSACTION_TIME, 17];
-/// What each dimension's candidates carry besides (the rest is NULL).
-const STORE_COLUMNS: &[usize] = &[STORE_ID, 6, 7];
-const PRODUCT_COLUMNS: &[usize] = &[PRODUCT_ID, 9, 10, 11];
-const CUSTOMER_COLUMNS: &[usize] = &[CUSTOMER_ID, 14, 15, 16];
-const DATE_COLUMNS: &[usize] = &[];
+const COMMON: Fields =
+    fields(&["transaction_id", "transaction_date", "transaction_time"]) | 1 << NCOLUMNS;
+/// What each dimension's candidates carry, the common fields included (the
+/// rest is NULL).
+const STORE_FIELDS: Fields = COMMON | fields(&["store_id", "store_name", "store_location"]);
+const PRODUCT_FIELDS: Fields = COMMON
+    | fields(&[
+        "product_id",
+        "product_name",
+        "product_category",
+        "product_price",
+    ]);
+const CUSTOMER_FIELDS: Fields = COMMON
+    | fields(&[
+        "customer_id",
+        "customer_age",
+        "customer_gender",
+        "customer_membership",
+    ]);
+const DATE_FIELDS: Fields = COMMON;
+
+/// The fields of `set`, in row order.
+fn each(set: Fields) -> impl Iterator<Item = usize> {
+    (0..NFIELDS).filter(move |&i| set & 1 << i != 0)
+}
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
 /// Bookkeeping charged per id on top of its row bytes (map slot, Vec).
 const PER_ID_OVERHEAD: usize = 64;
 
-/// Default memory budget: ~400,000 ids of ordinary rows.
-pub const DEFAULT_BUDGET: usize = 48 << 20;
+/// Default memory budget in MiB (`--dimension-memory`): ~400,000 ids of
+/// ordinary rows.
+pub const DEFAULT_BUDGET_MIB: usize = 48;
+/// The same in bytes.
+pub const DEFAULT_BUDGET: usize = DEFAULT_BUDGET_MIB << 20;
 
 /// The compact rows (see `write_compact`) at one id's newest timestamp.
 struct Newest {
@@ -88,11 +123,14 @@ impl std::fmt::Debug for Candidates {
     }
 }
 
+/// Where each field's value is in a row (`None`: NULL), as (start, length).
+type Spans = [Option<(usize, usize)>; NFIELDS];
+
 /// One binary COPY row, read: where each field's value is (`None`: NULL),
 /// and the keys the candidates are chosen by.
 struct Row<'a> {
     data: &'a [u8],
-    fields: [Option<(usize, usize)>; NFIELDS],
+    fields: Spans,
     ts: i64,
     date: i32,
     store: i16,
@@ -107,14 +145,9 @@ const NULL_LEN: u8 = 0xfe;
 const WIDE_LEN: u8 = 0xff;
 
 impl Row<'_> {
-    fn kept(col: usize, columns: &[usize]) -> bool {
-        COMMON.contains(&col) || columns.contains(&col)
-    }
-
-    /// Length of the compact form with the common columns and `columns`.
-    fn compact_len(&self, columns: &[usize]) -> usize {
-        (0..NFIELDS)
-            .filter(|&col| Self::kept(col, columns))
+    /// Length of the compact form of `set`.
+    fn compact_len(&self, set: Fields) -> usize {
+        each(set)
             .map(|col| match self.fields[col] {
                 None => 1,
                 Some((_, len)) if len < usize::from(NULL_LEN) => 1 + len,
@@ -123,9 +156,9 @@ impl Row<'_> {
             .sum()
     }
 
-    /// Appends the compact form with the common columns and `columns`.
-    fn write_compact(&self, columns: &[usize], out: &mut Vec<u8>) {
-        for col in (0..NFIELDS).filter(|&col| Self::kept(col, columns)) {
+    /// Appends the compact form of `set`.
+    fn write_compact(&self, set: Fields, out: &mut Vec<u8>) {
+        for col in each(set) {
             match self.fields[col] {
                 None => out.push(NULL_LEN),
                 Some((at, len)) => {
@@ -143,13 +176,13 @@ impl Row<'_> {
     }
 }
 
-/// Writes the compact rows in `compact` (kept with `columns`) as binary
-/// COPY rows of all the staging columns, the others NULL.
-fn expand(mut compact: &[u8], columns: &[usize], out: &mut BytesMut) {
+/// Writes the compact rows in `compact` (of `set`) as binary COPY rows of
+/// all the fields, the others NULL.
+fn expand(mut compact: &[u8], set: Fields, out: &mut BytesMut) {
     while !compact.is_empty() {
         out.put_i16(NFIELDS as i16);
         for col in 0..NFIELDS {
-            if !Row::kept(col, columns) {
+            if set & 1 << col == 0 {
                 out.put_i32(-1);
                 continue;
             }
@@ -237,14 +270,14 @@ impl Candidates {
 
     fn offer(&mut self, row: &Row<'_>) {
         let held = &mut self.held;
-        keep_newest(&mut self.stores, row.store, row, STORE_COLUMNS, held);
-        keep_newest(&mut self.products, row.product, row, PRODUCT_COLUMNS, held);
+        keep_newest(&mut self.stores, row.store, row, STORE_FIELDS, held);
+        keep_newest(&mut self.products, row.product, row, PRODUCT_FIELDS, held);
         if let Some(customer) = row.customer {
-            keep_newest(&mut self.customers, customer, row, CUSTOMER_COLUMNS, held);
+            keep_newest(&mut self.customers, customer, row, CUSTOMER_FIELDS, held);
         }
         if let Entry::Vacant(slot) = self.dates.entry(row.date) {
-            let mut rows = Vec::with_capacity(row.compact_len(DATE_COLUMNS));
-            row.write_compact(DATE_COLUMNS, &mut rows);
+            let mut rows = Vec::with_capacity(row.compact_len(DATE_FIELDS));
+            row.write_compact(DATE_FIELDS, &mut rows);
             *held += rows.capacity() + PER_ID_OVERHEAD;
             slot.insert(rows);
         }
@@ -263,12 +296,12 @@ impl Candidates {
         let mut messages = Vec::new();
         let mut out = BytesMut::with_capacity(chunk);
         out.extend_from_slice(BINARY_HEADER);
-        let rows = (self.stores.values().map(|n| (&n.rows, STORE_COLUMNS)))
-            .chain(self.products.values().map(|n| (&n.rows, PRODUCT_COLUMNS)))
-            .chain(self.customers.values().map(|n| (&n.rows, CUSTOMER_COLUMNS)))
-            .chain(self.dates.values().map(|rows| (rows, DATE_COLUMNS)));
-        for (compact, columns) in rows {
-            expand(compact, columns, &mut out);
+        let rows = (self.stores.values().map(|n| (&n.rows, STORE_FIELDS)))
+            .chain(self.products.values().map(|n| (&n.rows, PRODUCT_FIELDS)))
+            .chain(self.customers.values().map(|n| (&n.rows, CUSTOMER_FIELDS)))
+            .chain(self.dates.values().map(|rows| (rows, DATE_FIELDS)));
+        for (compact, set) in rows {
+            expand(compact, set, &mut out);
             if out.len() >= chunk {
                 messages.push(out.split().freeze());
             }
@@ -279,14 +312,14 @@ impl Candidates {
     }
 }
 
-/// Keeps `row`, compacted to `columns`, for `key` when its timestamp is the
+/// Keeps `row`, compacted to `set`, for `key` when its timestamp is the
 /// newest seen for that key (replacing older rows) or ties with it (added
 /// to them).
 fn keep_newest<K: Hash + Eq>(
     map: &mut HashMap<K, Newest>,
     key: K,
     row: &Row<'_>,
-    columns: &[usize],
+    set: Fields,
     held: &mut usize,
 ) {
     match map.entry(key) {
@@ -296,31 +329,31 @@ fn keep_newest<K: Hash + Eq>(
                 return;
             }
             let before = newest.rows.capacity();
-            let len = row.compact_len(columns);
             if row.ts > newest.ts {
                 newest.ts = row.ts;
                 newest.rows.clear();
                 // Exactly one row's room: a tie's growth is not kept forever.
+                let len = row.compact_len(set);
                 if before < len || before > 2 * len {
                     newest.rows = Vec::with_capacity(len);
                 }
             }
-            row.write_compact(columns, &mut newest.rows);
+            row.write_compact(set, &mut newest.rows);
             *held = *held - before + newest.rows.capacity();
         }
         Entry::Vacant(slot) => {
-            let mut rows = Vec::with_capacity(row.compact_len(columns));
-            row.write_compact(columns, &mut rows);
+            let mut rows = Vec::with_capacity(row.compact_len(set));
+            row.write_compact(set, &mut rows);
             *held += rows.capacity() + PER_ID_OVERHEAD;
             slot.insert(Newest { ts: row.ts, rows });
         }
     }
 }
 
-/// Reads one binary COPY row of the loader's at the start of `data`, and
-/// its length. `None` for the trailer, a cut row, or anything else than the
-/// staging columns and `load_id` with values of their sizes.
-fn read_row(data: &[u8]) -> Option<(Row<'_>, usize)> {
+/// Splits one binary COPY row of `NFIELDS` fields at the start of `data`:
+/// where each value is (`None`: NULL), and the row's length. `None` for the
+/// trailer, a cut row or another width.
+fn split_row(data: &[u8]) -> Option<(Spans, usize)> {
     let nfields = i16::from_be_bytes(data.get(..2)?.try_into().ok()?);
     if usize::try_from(nfields).ok()? != NFIELDS {
         return None;
@@ -336,6 +369,13 @@ fn read_row(data: &[u8]) -> Option<(Row<'_>, usize)> {
             at += len;
         }
     }
+    Some((fields, at))
+}
+
+/// Reads one loader row at the start of `data`, and its length. `None`
+/// where [`split_row`] finds none, or for keys missing or of other sizes.
+fn read_row(data: &[u8]) -> Option<(Row<'_>, usize)> {
+    let (fields, len) = split_row(data)?;
     let value = |col: usize| fields[col].map(|(start, len)| &data[start..start + len]);
     let date = i32::from_be_bytes(value(TRANSACTION_DATE)?.try_into().ok()?);
     let time = i64::from_be_bytes(value(TRANSACTION_TIME)?.try_into().ok()?);
@@ -352,7 +392,7 @@ fn read_row(data: &[u8]) -> Option<(Row<'_>, usize)> {
         product: i32::from_be_bytes(value(PRODUCT_ID)?.try_into().ok()?),
         customer,
     };
-    Some((row, at))
+    Some((row, len))
 }
 
 #[cfg(test)]
@@ -383,28 +423,14 @@ mod tests {
         )
     }
 
-    /// Length of a narrowed row (the candidates' NULLs make them fail
-    /// `read_row`).
-    fn read_any(data: &[u8]) -> Option<((), usize)> {
-        if data.get(..2)? == [0xff, 0xff] {
-            return None;
-        }
-        let mut at = 2;
-        for _ in 0..NFIELDS {
-            let len = i32::from_be_bytes(data[at..at + 4].try_into().unwrap());
-            at += 4 + usize::try_from(len).unwrap_or(0);
-        }
-        Some(((), at))
-    }
-
     /// The transaction ids among the candidates, sorted.
     fn candidate_ids(c: &Candidates) -> Vec<String> {
         let stream: Vec<u8> = c.copy_data(1 << 20).concat();
         let mut data = &stream[BINARY_HEADER.len()..];
         let mut ids = Vec::new();
-        while let Some((_, len)) = read_any(data) {
-            let id_len = i32::from_be_bytes(data[2..6].try_into().unwrap()) as usize;
-            ids.push(String::from_utf8(data[6..6 + id_len].to_vec()).unwrap());
+        while let Some((fields, len)) = split_row(data) {
+            let (at, id_len) = fields[0].expect("every candidate has its transaction id");
+            ids.push(String::from_utf8(data[at..at + id_len].to_vec()).unwrap());
             data = &data[len..];
         }
         assert_eq!(data, [0xff, 0xff], "the stream ends with the trailer");

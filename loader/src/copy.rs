@@ -136,7 +136,8 @@ pub struct Streamed {
 
 /// Reads `reader` to its end through the encoder into `sink`, the encoder on
 /// its own task, which also gathers the dimension candidates within
-/// `candidate_budget` bytes when one is given (binary format only). On any
+/// `candidate_budget` bytes when one is given (from binary rows: given text
+/// rows, the candidates give up and the load falls back). On any
 /// error the COPY is left unfinished (the caller drops the sink, which
 /// aborts it).
 ///
@@ -159,7 +160,6 @@ pub async fn stream_into(
     // holds freed-but-resident pages (see BENCHMARKS.md, peak RSS).
     let (spare_tx, mut spare_rx) = mpsc::channel::<BytesMut>(RECYCLED_BUFFERS);
     let shown = object.to_string();
-    let candidate_budget = candidate_budget.filter(|_| options.format == CopyFormat::Binary);
     let parse = tokio::spawn(async move {
         let mut candidates = candidate_budget.map(Candidates::new);
         let mut encoder = Encoder::new(options);

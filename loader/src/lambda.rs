@@ -58,11 +58,8 @@ pub fn options_from_env() -> Result<LoadOptions> {
         format,
         max_rejects: env_parse("MAX_REJECTS", 0u64)?,
         work_mem: env("WORK_MEM").unwrap_or_else(|| "auto".into()),
-        candidate_budget: env_parse(
-            "DIMENSION_MEMORY_MB",
-            crate::candidates::DEFAULT_BUDGET >> 20,
-        )?
-        .saturating_mul(1 << 20),
+        candidate_budget: env_parse("DIMENSION_MEMORY_MB", crate::candidates::DEFAULT_BUDGET_MIB)?
+            .saturating_mul(1 << 20),
         max_attempts: env_parse("MAX_ATTEMPTS", 3u32)?.max(1),
         deadline_margin: Duration::from_millis(env_parse("DEADLINE_MARGIN_MS", 10_000u64)?),
         ..LoadOptions::default()

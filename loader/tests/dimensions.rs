@@ -40,6 +40,41 @@ enum Way {
     WholeBatch,
 }
 
+/// Records, in the database, what each load copied into the candidates
+/// table: (load_id, rows), one row per COPY. The three ways differ there and
+/// only there.
+async fn note_candidates(pg: &tokio_postgres::Client) {
+    pg.batch_execute(
+        "CREATE TABLE candidates_seen (load_id bigint, rows bigint);
+         CREATE FUNCTION note_candidates() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             INSERT INTO candidates_seen SELECT load_id, count(*) FROM new_rows GROUP BY load_id;
+             RETURN NULL;
+         END $$;
+         CREATE TRIGGER note_candidates AFTER INSERT ON staging_dimension_candidates
+             REFERENCING NEW TABLE AS new_rows
+             FOR EACH STATEMENT EXECUTE FUNCTION note_candidates();",
+    )
+    .await
+    .expect("candidates log");
+}
+
+/// Loads that copied candidates, and of those the ones whose candidates
+/// were exactly their staged rows (the fallback).
+async fn candidate_copies(pg: &tokio_postgres::Client) -> (i64, i64) {
+    let row = pg
+        .query_one(
+            "SELECT count(*), count(*) FILTER (WHERE c.rows = s.n)
+             FROM candidates_seen c
+             JOIN (SELECT load_id, count(*) AS n FROM staging_table GROUP BY load_id) s
+             USING (load_id)",
+            &[],
+        )
+        .await
+        .expect("candidates log");
+    (row.get(0), row.get(1))
+}
+
 impl Way {
     fn options(self) -> LoadOptions {
         let budget = match self {
@@ -89,6 +124,7 @@ async fn candidates_and_the_fallback_give_the_dimensions_of_the_whole_batch() {
     let mut dumps = Vec::new();
     for way in [Way::Candidates, Way::OverBudget, Way::WholeBatch] {
         let (db, pg) = fresh_db("dimensions").await;
+        note_candidates(&pg).await;
         let mut loader = lib_loader(&db, None, way.options());
         for file in &files {
             let report = loader
@@ -103,6 +139,16 @@ async fn candidates_and_the_fallback_give_the_dimensions_of_the_whole_batch() {
             0,
             "{way:?}: candidates outlived their load"
         );
+        // Each way was the one taken: candidates (not the batch's rows),
+        // every staged row (the fallback), or no candidates at all.
+        let loads = files.len() as i64;
+        let expected = match way {
+            Way::Candidates => (loads, 0),
+            // The 6-row ties file's candidates fit in 4 KiB.
+            Way::OverBudget => (loads, loads - 1),
+            Way::WholeBatch => (0, 0),
+        };
+        assert_eq!(candidate_copies(&pg).await, expected, "{way:?}");
         let dump = star_dump(&pg).await;
         dumps.push((way, dump));
     }
@@ -175,6 +221,7 @@ fn the_cli_takes_a_dimension_memory_budget() {
     let mut dumps = Vec::new();
     for budget in ["48", "0"] {
         let (db, pg) = rt.block_on(fresh_db("dimensions_cli"));
+        rt.block_on(note_candidates(&pg));
         let out = loader_cmd(&db, None)
             .args(["load", "--dimension-memory", budget])
             .arg(&file)
@@ -186,6 +233,9 @@ fn the_cli_takes_a_dimension_memory_budget() {
             String::from_utf8_lossy(&out.stderr)
         );
         rt.block_on(assert_verified(&pg));
+        let taken = rt.block_on(candidate_copies(&pg));
+        let expected = if budget == "0" { (0, 0) } else { (1, 0) };
+        assert_eq!(taken, expected, "--dimension-memory {budget}");
         dumps.push(rt.block_on(star_dump(&pg)));
     }
     assert_eq!(dumps[0], dumps[1]);

@@ -52,7 +52,7 @@ pub struct LoadArgs {
     /// trigger need not search the whole batch for them. Past it, or with 0,
     /// the server takes the dimensions from the whole batch (slower, same
     /// result). Binary format only.
-    #[arg(long, env = "DIMENSION_MEMORY_MB", default_value_t = DEFAULT_DIMENSION_MIB)]
+    #[arg(long, env = "DIMENSION_MEMORY_MB", default_value_t = loader::candidates::DEFAULT_BUDGET_MIB)]
     dimension_memory: usize,
     /// Tries per object on retryable errors (connection loss, deadlocks,
     /// S3 5xx), re-reading the object from its start each time.
@@ -68,8 +68,6 @@ pub struct LoadArgs {
     #[arg(long)]
     json: bool,
 }
-
-const DEFAULT_DIMENSION_MIB: usize = loader::candidates::DEFAULT_BUDGET >> 20;
 
 /// One object to load, with its size when known (for the progress bar).
 struct Item {
