@@ -85,14 +85,22 @@ fn writes_files_manifest_and_summary() {
 
 #[test]
 fn invalid_options_fail_with_a_message() {
-    for args in [
-        &["--files", "0"][..],
-        &["--drift", "2"],
-        &["--start-date", "2023-02-30"],
-        &["--out", "s3://"],
+    // (arguments, exit code, what the message must say): 2 is clap's usage
+    // error, 1 a refused spec. A panic exits with 101 and fails here.
+    for (args, code, says) in [
+        (&["--files", "0"][..], 1, "--files must be at least 1"),
+        (&["--drift", "2"], 1, "--drift must be in 0.0..=1.0, got 2"),
+        (
+            &["--start-date", "2023-02-30"],
+            2,
+            "`2023-02-30` is not a valid date",
+        ),
+        (&["--out", "s3://"], 2, "`s3://` has no bucket"),
     ] {
         let output = generator().args(args).output().expect("runs");
-        assert!(!output.status.success(), "{args:?}");
-        assert!(!output.stderr.is_empty(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
 }

@@ -40,8 +40,9 @@ async fn gzip_output_decompresses_to_the_plain_bytes() {
         assert_eq!(g.figures.total_amount_cents, p.figures.total_amount_cents);
     }
     let manifest = common::manifest(gz.path());
-    assert!(manifest
-        .bad_rows
-        .iter()
-        .all(|b| b.file.ends_with(".csv.gz")));
+    // 0.1% of 50,000 rows are planted bad: the manifest must name them.
+    assert!(manifest.bad_rows.len() >= 10, "{}", manifest.bad_rows.len());
+    for bad in &manifest.bad_rows {
+        assert!(bad.file.ends_with(".csv.gz"), "{}", bad.file);
+    }
 }

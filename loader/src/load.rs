@@ -593,13 +593,28 @@ mod tests {
     #[test]
     fn backoff_grows_and_is_capped() {
         let base = Duration::from_millis(100);
-        for attempt in 1..30 {
-            let d = backoff(base, attempt);
-            let full = base
-                .saturating_mul(1u32 << (attempt - 1).min(16))
-                .min(Duration::from_secs(20));
-            assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?}");
+        // (attempt, the full delay in ms): doubling from the base, then 20 s.
+        let expected = [
+            (1, 100),
+            (2, 200),
+            (3, 400),
+            (4, 800),
+            (8, 12_800),
+            (9, 20_000),
+            (17, 20_000),
+            (29, 20_000),
+        ];
+        for (attempt, full_ms) in expected {
+            let full = Duration::from_millis(full_ms);
+            for _ in 0..20 {
+                let d = backoff(base, attempt);
+                assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?}");
+            }
         }
+        // Jittered: 50 draws are not all the same delay.
+        let draws: std::collections::BTreeSet<Duration> =
+            (0..50).map(|_| backoff(base, 3)).collect();
+        assert!(draws.len() > 1, "{draws:?}");
     }
 
     #[test]

@@ -324,16 +324,19 @@ fn load_id_is_appended_to_every_row() {
     };
     let (out, _) = encode(file.as_bytes(), o).expect("encodes");
     let rows = decode_binary(&out).expect("decodes");
-    assert!(rows.iter().all(|(_, id)| *id == Some(42)));
+    let ids: Vec<Option<i64>> = rows.iter().map(|(_, id)| *id).collect();
+    assert_eq!(ids, vec![Some(42), Some(42)]);
     let o = EncodeOptions {
         load_id: Some(42),
         ..opts(CopyFormat::Text)
     };
     let (out, _) = encode(file.as_bytes(), o).expect("encodes");
-    assert!(String::from_utf8(out.to_vec())
-        .expect("utf8")
-        .lines()
-        .all(|l| l.ends_with("\t42")));
+    let text = String::from_utf8(out.to_vec()).expect("utf8");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    for line in lines {
+        assert_eq!(line.rsplit('\t').next(), Some("42"), "{line}");
+    }
 }
 
 #[test]

@@ -236,17 +236,11 @@ async fn a_stream_slower_than_the_deadline_is_aborted_and_recorded() {
         ..test_options()
     };
     let mut loader = lib_loader(&db, Some(client), options);
-    let started = Instant::now();
     let err = loader
         .load(&Source::s3("lake", "slow.csv"), None)
         .await
         .expect_err("the deadline stops it");
     assert!(matches!(err, Error::Deadline { .. }), "{err:?}");
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        started.elapsed()
-    );
     quiet(&pg, &db).await;
     assert_nothing_committed(&pg).await;
     let (status, error): (String, String) = pg

@@ -123,9 +123,28 @@ pub async fn star_dump(client: &Client) -> String {
     dump
 }
 
-/// Asserts that `loader verify` logic passes on the database.
+/// Checks `verify` must always report: a run that reports none of them ran
+/// nothing, and must not count as a pass.
+pub const CORE_CHECKS: [&str; 7] = [
+    "facts without their store",
+    "facts without their product",
+    "facts without their customer",
+    "facts without their date",
+    "staged transactions missing from facts",
+    "facts that differ from their staged row",
+    "loads whose staging, facts and ledger counts disagree",
+];
+
+/// Asserts that `loader verify` logic passes on the database, and that it
+/// ran every core check.
 pub async fn assert_verified(client: &Client) {
     let checks = loader::schema::verify(client).await.expect("verify runs");
+    for name in CORE_CHECKS {
+        assert!(
+            checks.iter().any(|c| c.name == name),
+            "verify did not run {name:?}: {checks:?}"
+        );
+    }
     let failed: Vec<_> = checks.iter().filter(|c| !c.ok).collect();
     assert!(failed.is_empty(), "verify failed: {failed:?}");
 }
