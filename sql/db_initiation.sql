@@ -43,34 +43,11 @@ CREATE TABLE IF NOT EXISTS staging_table (
 CREATE INDEX IF NOT EXISTS staging_table_load_id_brin
     ON staging_table USING brin (load_id) WITH (pages_per_range = 32);
 
--- The loader's dimension candidates (see db_transformation.sql): for each
--- store, product and customer id of a batch, the rows at its newest
--- timestamp, and one row per date. The staging columns, but a candidate
--- carries only what its dimension needs (the transaction's id, date and
--- time and that dimension's columns; the rest NULL). Rows live only inside
--- the load's transaction: the trigger that reads them deletes them, so the
--- table is empty between loads and UNLOGGED costs nothing (no WAL for rows
--- that never outlive their transaction).
-CREATE UNLOGGED TABLE IF NOT EXISTS staging_dimension_candidates (
-    LIKE staging_table,
-    CHECK (load_id IS NOT NULL)
-);
-ALTER TABLE staging_dimension_candidates
-    ALTER total_amount DROP NOT NULL,
-    ALTER payment_method DROP NOT NULL,
-    ALTER store_id DROP NOT NULL,
-    ALTER store_name DROP NOT NULL,
-    ALTER store_location DROP NOT NULL,
-    ALTER product_id DROP NOT NULL,
-    ALTER product_name DROP NOT NULL,
-    ALTER product_category DROP NOT NULL,
-    ALTER product_price DROP NOT NULL,
-    ALTER quantity_sold DROP NOT NULL;
-
 -- Dimensions are type 1: the newest transaction wins, ties broken by the
--- larger transaction_id. source_ts/source_txn record which transaction set
--- the row, so an upsert only overwrites an older version and the final state
--- does not depend on the order or concurrency of loads.
+-- larger transaction_id, then by the attribute values (db_transformation.sql
+-- has the order). source_ts/source_txn record which transaction set the row,
+-- so an upsert only overwrites a lesser version and the final state does not
+-- depend on the order or concurrency of loads.
 CREATE TABLE IF NOT EXISTS dim_stores (
     store_id       smallint    PRIMARY KEY,
     store_name     text        NOT NULL,
@@ -114,7 +91,8 @@ CREATE TABLE IF NOT EXISTS dim_dates (
 
 -- No foreign keys: measured ~5x slower batch loads (one row lock per fact).
 -- Integrity is by construction (the trigger upserts dimensions before facts
--- in the same statement; dimension rows are never deleted) and proved by
+-- in the same invocation, from the same rows; nobody but the owner may
+-- write either, and dimension rows are never deleted) and proved by
 -- sql/verify.sql.
 CREATE TABLE IF NOT EXISTS facts (
     transaction_id   text          COLLATE "C" PRIMARY KEY,
@@ -131,7 +109,10 @@ CREATE TABLE IF NOT EXISTS facts (
 
 -- One row per object version: (bucket, object_key, etag) is the identity that
 -- makes S3's at-least-once delivery harmless. The loader claims the row inside
--- the load transaction, so a crash rolls the claim back with the data.
+-- the load transaction (loader_claim), so a crash rolls the claim back with
+-- the data; claimed_by is that transaction, which alone may stage rows under
+-- the load id and complete it. Rows change only through the functions in
+-- db_transformation.sql.
 CREATE SEQUENCE IF NOT EXISTS load_ledger_load_id_seq;
 
 CREATE TABLE IF NOT EXISTS load_ledger (
@@ -153,6 +134,7 @@ CREATE TABLE IF NOT EXISTS load_ledger (
     duration_ms    bigint,
     error          text,
     staging_pruned_at timestamptz,
+    claimed_by     xid8,
     UNIQUE (bucket, object_key, etag)
 );
 
@@ -166,5 +148,36 @@ CREATE TABLE IF NOT EXISTS load_rejects (
     raw_record  text    NOT NULL,
     PRIMARY KEY (load_id, line)
 );
+
+-- Which version of these files the database holds (db_transformation.sql
+-- writes it last); `loader load` refuses a database older than itself.
+CREATE TABLE IF NOT EXISTS loader_schema (
+    singleton    boolean     PRIMARY KEY DEFAULT true CHECK (singleton),
+    version      integer     NOT NULL,
+    installed_at timestamptz NOT NULL DEFAULT now()
+);
+GRANT SELECT ON loader_schema TO PUBLIC;
+
+-- Upgrades from the previous release (version 1), in place; no-ops on a
+-- new database.
+ALTER TABLE load_ledger ADD COLUMN IF NOT EXISTS claimed_by xid8;
+-- One failure row per (bucket, key) while the content is unknown: fold the
+-- older release's repeats into the newest.
+WITH repeats AS (
+    SELECT load_id, bucket, object_key,
+           row_number() OVER (PARTITION BY bucket, object_key ORDER BY load_id DESC) AS nth,
+           sum(attempts) OVER (PARTITION BY bucket, object_key) AS all_attempts
+    FROM load_ledger
+    WHERE etag IS NULL
+),
+dropped AS (
+    DELETE FROM load_ledger l USING repeats r
+    WHERE l.load_id = r.load_id AND r.nth > 1
+)
+UPDATE load_ledger l SET attempts = r.all_attempts
+FROM repeats r
+WHERE l.load_id = r.load_id AND r.nth = 1 AND l.attempts <> r.all_attempts;
+CREATE UNIQUE INDEX IF NOT EXISTS load_ledger_unidentified
+    ON load_ledger (bucket, object_key) WHERE etag IS NULL;
 
 COMMIT;

@@ -7,12 +7,18 @@
 -- Run as the owner of the schema, after db_initiation.sql and
 -- db_transformation.sql, in the database the loader uses. Safe to re-run.
 --
--- What loader_role can do: COPY into staging_table and its dimension
--- candidates, call normalize_load_dimensions (the candidates' fallback),
--- claim and complete its rows in load_ledger, write load_rejects. What it
--- cannot: read or change facts or any dimension, read staging, delete
--- anything. Facts and dimensions are written only by the trigger function,
--- which runs as its owner (SECURITY DEFINER) with its search_path pinned.
+-- The client is trusted only to stage rows. All loader_role may do:
+--   * INSERT into staging_table (COPY FROM needs nothing else); the
+--     statement trigger writes dimensions and facts from those rows, as the
+--     owner, and refuses rows of a load this transaction did not claim;
+--   * EXECUTE the protocol (db_transformation.sql, top): loader_claim,
+--     loader_identify, loader_file_rejects, loader_complete, loader_fail;
+--   * read loader_schema (its version).
+-- Nothing else: no SELECT, INSERT, UPDATE, DELETE or TRUNCATE on facts, the
+-- dimensions, staging, load_ledger or load_rejects, no sequence. The ledger
+-- changes state only through the protocol's functions, and a commit that
+-- leaves a claim of its own unfinished is refused. loader/tests/security.rs
+-- checks these privileges with has_table_privilege and attacks them.
 
 BEGIN;
 SET LOCAL client_min_messages = warning;
@@ -27,22 +33,20 @@ BEGIN
 END
 $roles$;
 
-REVOKE ALL ON staging_table, staging_dimension_candidates, facts, dim_stores, dim_products,
-              dim_customers, dim_dates, load_ledger, load_rejects
+-- Whatever an earlier release granted.
+REVOKE ALL ON staging_table, facts, dim_stores, dim_products, dim_customers, dim_dates,
+              load_ledger, load_rejects
     FROM loader_role;
+REVOKE ALL ON SEQUENCE load_ledger_load_id_seq FROM loader_role;
 
--- COPY FROM needs INSERT only.
-GRANT INSERT ON staging_table, staging_dimension_candidates TO loader_role;
--- The claim is INSERT ... ON CONFLICT DO UPDATE ... RETURNING, the
--- completion an UPDATE by load_id.
-GRANT SELECT, INSERT, UPDATE ON load_ledger TO loader_role;
-GRANT USAGE ON SEQUENCE load_ledger_load_id_seq TO loader_role;
-GRANT SELECT, INSERT ON load_rejects TO loader_role;
+GRANT INSERT ON staging_table TO loader_role;
 
--- Nobody but the owner calls the trigger function directly.
-REVOKE ALL ON FUNCTION normalize_staging_batch() FROM PUBLIC;
--- The loader's fallback for dimensions (db_transformation.sql).
-REVOKE ALL ON FUNCTION normalize_load_dimensions(bigint) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION normalize_load_dimensions(bigint) TO loader_role;
+GRANT EXECUTE ON FUNCTION loader_claim(text, text, text, text) TO loader_role;
+GRANT EXECUTE ON FUNCTION loader_identify(bigint, text) TO loader_role;
+GRANT EXECUTE ON FUNCTION loader_file_rejects(bigint, bigint[], text[], text[], text[])
+    TO loader_role;
+GRANT EXECUTE ON FUNCTION loader_complete(bigint, bigint, bigint) TO loader_role;
+GRANT EXECUTE ON FUNCTION loader_fail(text, text, text, text, boolean, text, integer, bigint)
+    TO loader_role;
 
 COMMIT;

@@ -110,11 +110,6 @@ FROM (SELECT count(*) AS n FROM staging_table s
         AND NOT EXISTS (SELECT 1 FROM load_ledger l
                         WHERE l.load_id = s.load_id AND l.status = 'loaded')) x;
 
--- The loader's dimension candidates live only inside a load's transaction.
-INSERT INTO verify_result
-SELECT 12, 'dimension candidates left behind', n || ' rows', n = 0
-FROM (SELECT count(*) AS n FROM staging_dimension_candidates) x;
-
 -- 6. Dimensions hold the attributes of their newest staged transaction
 --    (newest by date, time, then transaction_id bytewise). A dimension row
 --    may be newer than what staging still holds (pruned loads), never older.

@@ -105,10 +105,6 @@ pub const fn position(name: &str) -> usize {
 /// The staging table's name.
 pub const STAGING_TABLE: &str = "staging_table";
 
-/// The table the loader copies a batch's dimension candidates into: the
-/// staging columns, emptied by its trigger (sql/db_transformation.sql).
-pub const CANDIDATES_TABLE: &str = "staging_dimension_candidates";
-
 /// The column that carries the ledger's load id on every staged row.
 pub const LOAD_ID_COLUMN: &str = "load_id";
 

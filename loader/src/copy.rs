@@ -18,7 +18,6 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::mpsc;
 use tokio_postgres::{CopyInSink, Transaction};
 
-use crate::candidates::Candidates;
 use crate::columns::{COLUMNS, LOAD_ID_COLUMN, STAGING_TABLE};
 use crate::encode::{CopyFormat, EncodeFault, EncodeOptions, Encoder, Summary};
 use crate::error::{Error, Result};
@@ -41,8 +40,8 @@ pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// The COPY statement for `table` (staging or its dimension candidates,
-/// which have the same columns) in the given format.
+/// The COPY statement for `table` (staging, or a table with its columns)
+/// in the given format.
 pub fn copy_statement(table: &str, format: CopyFormat, with_load_id: bool) -> String {
     let mut cols: Vec<String> = COLUMNS.iter().map(|c| quote_ident(c.name)).collect();
     if with_load_id {
@@ -56,7 +55,7 @@ pub fn copy_statement(table: &str, format: CopyFormat, with_load_id: bool) -> St
     )
 }
 
-/// An open COPY into `staging_table` (or its dimension candidates).
+/// An open COPY into `staging_table` (or a table with its columns).
 pub struct CopySink {
     inner: Pin<Box<CopyInSink<Bytes>>>,
     object: String,
@@ -128,30 +127,24 @@ impl CopySink {
 pub struct Streamed {
     /// The encoder's totals.
     pub summary: Summary,
-    /// xxh3-128 of the decompressed bytes, when asked for.
-    pub content_hash: Option<u128>,
-    /// The batch's dimension candidates, when asked for.
-    pub candidates: Option<Candidates>,
+    /// xxh3-128 of the decompressed bytes: a local source's identity
+    /// (hashing costs ~1% of a load, so it is always done).
+    pub content_hash: u128,
 }
 
 /// Reads `reader` to its end through the encoder into `sink`, the encoder on
-/// its own task, which also gathers the dimension candidates within
-/// `candidate_budget` bytes when one is given (from binary rows: given text
-/// rows, the candidates give up and the load falls back). On any
-/// error the COPY is left unfinished (the caller drops the sink, which
-/// aborts it).
+/// its own task. On any error the COPY is left unfinished (the caller drops
+/// the sink, which aborts it).
 ///
 /// # Errors
-/// Bad data ([`Error::Data`]), a read failure ([`Error::Read`], retryable
-/// per `read_retryable`), or the sink's database error.
+/// Bad data ([`Error::Data`]), a read failure ([`Error::Read`], marked not
+/// retryable: whether the source can be read again is the caller's to
+/// say), or the sink's database error.
 pub async fn stream_into(
     sink: &mut CopySink,
     mut reader: Pin<Box<dyn AsyncRead + Send>>,
     options: EncodeOptions,
-    hash_content: bool,
-    candidate_budget: Option<usize>,
     object: &str,
-    read_retryable: bool,
 ) -> Result<Streamed> {
     let (tx, mut rx) = mpsc::channel::<Bytes>(CHANNEL_DEPTH);
     // Buffers come back from the COPY side once the connection has copied
@@ -161,12 +154,11 @@ pub async fn stream_into(
     let (spare_tx, mut spare_rx) = mpsc::channel::<BytesMut>(RECYCLED_BUFFERS);
     let shown = object.to_string();
     let parse = tokio::spawn(async move {
-        let mut candidates = candidate_budget.map(Candidates::new);
         let mut encoder = Encoder::new(options);
         let mut input = BytesMut::with_capacity(READ_CHUNK);
         let fresh = || BytesMut::with_capacity(FLUSH_BYTES + FLUSH_BYTES / 2);
         let mut out = fresh();
-        let mut hasher = hash_content.then(xxhash_rust::xxh3::Xxh3Default::new);
+        let mut hasher = xxhash_rust::xxh3::Xxh3Default::new();
         let data_error = |fault: EncodeFault| Error::Data {
             object: shown.clone(),
             fault: Box::new(fault),
@@ -177,19 +169,13 @@ pub async fn stream_into(
             let n = reader.read_buf(&mut input).await.map_err(|e| Error::Read {
                 object: shown.clone(),
                 message: e.to_string(),
-                retryable: read_retryable,
+                retryable: false,
             })?;
             if n == 0 {
                 break;
             }
-            if let Some(h) = hasher.as_mut() {
-                h.update(&input);
-            }
-            let before = out.len();
+            hasher.update(&input);
             encoder.encode(&input, &mut out).map_err(data_error)?;
-            if let Some(c) = candidates.as_mut() {
-                c.scan(&out[before..]);
-            }
             if out.len() >= FLUSH_BYTES {
                 let next = spare_rx.try_recv().unwrap_or_else(|_| fresh());
                 let full = std::mem::replace(&mut out, next);
@@ -199,18 +185,13 @@ pub async fn stream_into(
                 }
             }
         }
-        let before = out.len();
         let summary = encoder.finish(&mut out).map_err(data_error)?;
-        if let Some(c) = candidates.as_mut() {
-            c.scan(&out[before..]);
-        }
         if !out.is_empty() && tx.send(out.freeze()).await.is_err() {
             return Ok(None);
         }
         Ok(Some(Streamed {
             summary,
-            content_hash: hasher.map(|h| h.digest128()),
-            candidates,
+            content_hash: hasher.digest128(),
         }))
     });
     let parse = AbortOnDrop(parse);

@@ -88,6 +88,20 @@ pub enum Error {
     /// Settings are missing or wrong.
     #[error("configuration: {0}")]
     Config(String),
+
+    /// The database's schema is missing or older than this loader.
+    #[error("{0}: run `loader init` (as the schema's owner) to install or upgrade it")]
+    Schema(String),
+
+    /// The database and the loader disagree about what happened (a count,
+    /// a claim): something other than this loader changed the load.
+    #[error("{object}: {message}")]
+    Protocol {
+        /// The object.
+        object: String,
+        /// What disagreed.
+        message: String,
+    },
 }
 
 impl Error {
@@ -95,7 +109,9 @@ impl Error {
     /// for connection errors, a new connection).
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Data { .. } | Error::Config(_) => false,
+            Error::Data { .. } | Error::Config(_) | Error::Schema(_) | Error::Protocol { .. } => {
+                false
+            }
             Error::Database { code, source, .. } => match code {
                 Some(code) => is_retryable_sqlstate(code),
                 // No SQLSTATE: the connection broke or a socket error.
@@ -152,6 +168,8 @@ impl Error {
             Error::Read { .. } => "read",
             Error::Deadline { .. } => "deadline",
             Error::Config(_) => "config",
+            Error::Schema(_) => "schema",
+            Error::Protocol { .. } => "protocol",
         }
     }
 }

@@ -8,7 +8,6 @@
 //! | `DATABASE_IAM_AUTH` | `true`: authenticate with RDS IAM tokens | `false` |
 //! | `MAX_REJECTS` | bad rows set aside per object before it fails | `0` |
 //! | `WORK_MEM` | `work_mem` of each load transaction; `auto`: 3x the object's size, 64MB..1GB | `auto` |
-//! | `DIMENSION_MEMORY_MB` | memory for the dimension candidates gathered while encoding; past it (or 0) the server takes the dimensions from the whole batch | `48` |
 //! | `COPY_FORMAT` | `binary` or `text` | `binary` |
 //! | `MAX_ATTEMPTS` | tries per object for retryable errors | `3` |
 //! | `DEADLINE_MARGIN_MS` | stop a load this long before the invocation's deadline | `10000` |
@@ -58,8 +57,6 @@ pub fn options_from_env() -> Result<LoadOptions> {
         format,
         max_rejects: env_parse("MAX_REJECTS", 0u64)?,
         work_mem: env("WORK_MEM").unwrap_or_else(|| "auto".into()),
-        candidate_budget: env_parse("DIMENSION_MEMORY_MB", crate::candidates::DEFAULT_BUDGET_MIB)?
-            .saturating_mul(1 << 20),
         max_attempts: env_parse("MAX_ATTEMPTS", 3u32)?.max(1),
         deadline_margin: Duration::from_millis(env_parse("DEADLINE_MARGIN_MS", 10_000u64)?),
         ..LoadOptions::default()

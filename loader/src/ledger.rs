@@ -1,13 +1,16 @@
-//! The load ledger: exactly one committed load per object version.
+//! The loader's side of the protocol in `sql/db_transformation.sql`: one
+//! call per step, each a SECURITY DEFINER function, the only thing
+//! `loader_role` may do besides staging rows.
 //!
-//! The identity is (bucket, object_key, etag), unique in `load_ledger`. A
-//! load claims it inside its own transaction, so:
-//! - a second delivery of the same object blocks on the first one's
-//!   uncommitted claim, then sees `loaded` and skips;
-//! - a crash or error rolls the claim back together with the data, and
-//!   the next delivery claims again;
-//! - a failure is written after the rollback, in its own statement, and
-//!   never over a `loaded` row.
+//! - [`claim`] before the rows: the (bucket, key, etag) identity is unique,
+//!   so a second delivery blocks on the first one's uncommitted claim, then
+//!   sees it loaded and skips; a crash rolls the claim back with the data.
+//!   A local file or stdin claims without its identity and names it with
+//!   [`identify`] once its content hash is known.
+//! - [`file_rejects`] and [`complete`] in the same transaction; the
+//!   database counts the rows and facts itself.
+//! - [`record_failure`] after a rollback, in its own statement, never over
+//!   a loaded row.
 //!
 //! Every value is a bound parameter; object keys never become SQL text.
 
@@ -18,6 +21,13 @@ use tokio_postgres::{Client, GenericClient, Transaction};
 use crate::encode::Reject;
 use crate::error::{Error, Result};
 
+/// The schema version this loader speaks (`loader_schema` in the
+/// database, written by `sql/db_transformation.sql`).
+pub const SCHEMA_VERSION: i32 = 2;
+
+/// Rejects sent per call of `loader_file_rejects`.
+const REJECTS_PER_CALL: usize = 1000;
+
 /// The identity of one object version.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObjectId {
@@ -26,7 +36,7 @@ pub struct ObjectId {
     /// Key, path or name.
     pub key: String,
     /// ETag without quotes, or a content hash for local sources; `None`
-    /// when unknown (a failure before the content was read).
+    /// until known (a local source is hashed while it streams).
     pub etag: Option<String>,
     /// S3 version id, when the bucket is versioned.
     pub version_id: Option<String>,
@@ -47,152 +57,176 @@ pub enum Claim {
     },
 }
 
-/// The figures recorded when a load completes.
-#[derive(Clone, Debug, Default)]
+impl Claim {
+    fn from_row(row: &tokio_postgres::Row) -> Claim {
+        let load_id = row.get(0);
+        if row.get(1) {
+            Claim::Claimed { load_id }
+        } else {
+            Claim::AlreadyLoaded { load_id }
+        }
+    }
+}
+
+/// The figures of a completed load, as the database counted them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Completion {
-    /// Rows copied into staging.
+    /// Rows staged under the load.
     pub rows: i64,
-    /// Rows refused and written to `load_rejects`.
-    pub rejected: i64,
+    /// Facts the load inserted.
+    pub facts_inserted: i64,
     /// Staged rows whose transaction_id was already a fact.
     pub duplicates: i64,
-    /// Facts this load inserted.
-    pub facts_inserted: i64,
-    /// Raw bytes read from the object.
-    pub bytes: i64,
-    /// Wall time of the load.
-    pub duration: Duration,
+    /// Rows refused and filed in `load_rejects`.
+    pub rejected: i64,
 }
 
-/// A fresh load id from the ledger's sequence (for loads that claim at the
-/// end, once their content hash is known).
+/// Checks that the database holds the schema this loader speaks.
 ///
 /// # Errors
-/// [`Error::Database`].
-pub async fn next_load_id(tx: &Transaction<'_>, object: &str) -> Result<i64> {
-    let row = tx
-        .query_one("SELECT nextval('load_ledger_load_id_seq')", &[])
+/// [`Error::Schema`] when it is missing or older, [`Error::Database`].
+pub async fn check_schema<C: GenericClient>(client: &C) -> Result<()> {
+    let found = match client
+        .query_opt("SELECT version FROM loader_schema", &[])
         .await
-        .map_err(|e| Error::db(object, "allocating a load id", e))?;
-    Ok(row.get(0))
+    {
+        Ok(row) => row.map(|r| r.get::<_, i32>(0)),
+        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => {
+            // Before version 2 there was no version table.
+            let old: bool = client
+                .query_one("SELECT to_regclass('load_ledger') IS NOT NULL", &[])
+                .await
+                .map_err(|e| Error::db("-", "checking the schema", e))?
+                .get(0);
+            if old {
+                Some(1)
+            } else {
+                None
+            }
+        }
+        Err(e) => return Err(Error::db("-", "checking the schema version", e)),
+    };
+    match found {
+        Some(v) if v == SCHEMA_VERSION => Ok(()),
+        Some(v) if v > SCHEMA_VERSION => Err(Error::Config(format!(
+            "the database's loader schema is version {v}, newer than this loader \
+             (version {SCHEMA_VERSION}): use a newer loader"
+        ))),
+        Some(v) => Err(Error::Schema(format!(
+            "the database's loader schema is version {v}, this loader needs version \
+             {SCHEMA_VERSION}"
+        ))),
+        None => Err(Error::Schema(
+            "the database has no loader schema (no load_ledger)".into(),
+        )),
+    }
 }
 
-/// Claims the object in the transaction. Blocks while another transaction
-/// holds an uncommitted claim on the same identity. With `load_id` given the
-/// claim uses it; otherwise a failed earlier attempt's row keeps its id, a new
-/// row takes the next one from the sequence.
+/// Claims the object in the transaction (`loader_claim`). Blocks while
+/// another transaction holds an uncommitted claim on the same identity.
+/// Without an ETag the claim is anonymous until [`identify`].
 ///
 /// # Errors
 /// [`Error::Database`].
-pub async fn claim(
-    tx: &Transaction<'_>,
-    id: &ObjectId,
-    load_id: Option<i64>,
-    object: &str,
-) -> Result<Claim> {
-    let claimed = tx
-        .query_opt(
-            "INSERT INTO load_ledger AS l (load_id, bucket, object_key, etag, version_id, status)
-             VALUES (coalesce($1, nextval('load_ledger_load_id_seq')), $2, $3, $4, $5, 'loading')
-             ON CONFLICT (bucket, object_key, etag) DO UPDATE
-                 SET status = 'loading',
-                     load_id = coalesce($1, l.load_id),
-                     version_id = EXCLUDED.version_id,
-                     attempts = l.attempts + 1,
-                     started_at = now(),
-                     finished_at = NULL,
-                     error = NULL
-                 WHERE l.status <> 'loaded'
-             RETURNING load_id",
-            &[&load_id, &id.bucket, &id.key, &id.etag, &id.version_id],
+pub async fn claim(tx: &Transaction<'_>, id: &ObjectId, object: &str) -> Result<Claim> {
+    let row = tx
+        .query_one(
+            "SELECT load_id, claimed FROM loader_claim($1, $2, $3, $4)",
+            &[&id.bucket, &id.key, &id.etag, &id.version_id],
         )
         .await
         .map_err(|e| Error::db(object, "claiming the object in load_ledger", e))?;
-    if let Some(row) = claimed {
-        return Ok(Claim::Claimed {
-            load_id: row.get(0),
-        });
-    }
-    let row = tx
-        .query_one(
-            "SELECT load_id FROM load_ledger
-             WHERE bucket = $1 AND object_key = $2 AND etag = $3",
-            &[&id.bucket, &id.key, &id.etag],
-        )
-        .await
-        .map_err(|e| Error::db(object, "reading load_ledger", e))?;
-    Ok(Claim::AlreadyLoaded {
-        load_id: row.get(0),
-    })
+    Ok(Claim::from_row(&row))
 }
 
-/// Marks the claimed load `loaded` with its figures (same transaction).
+/// Names the content of an anonymous claim (`loader_identify`). When that
+/// content was loaded before, the answer is [`Claim::AlreadyLoaded`] and the
+/// transaction must be rolled back (the database refuses to commit it).
+///
+/// # Errors
+/// [`Error::Database`].
+pub async fn identify(
+    tx: &Transaction<'_>,
+    load_id: i64,
+    etag: &str,
+    object: &str,
+) -> Result<Claim> {
+    let row = tx
+        .query_one(
+            "SELECT load_id, claimed FROM loader_identify($1, $2)",
+            &[&load_id, &etag],
+        )
+        .await
+        .map_err(|e| Error::db(object, "naming the content in load_ledger", e))?;
+    Ok(Claim::from_row(&row))
+}
+
+/// Files the refused rows of a load (same transaction), in bounded calls.
+///
+/// # Errors
+/// [`Error::Database`].
+pub async fn file_rejects(
+    tx: &Transaction<'_>,
+    load_id: i64,
+    rejects: &[Reject],
+    object: &str,
+) -> Result<()> {
+    for batch in rejects.chunks(REJECTS_PER_CALL) {
+        let lines: Vec<i64> = batch.iter().map(|r| r.line as i64).collect();
+        let columns: Vec<Option<&str>> = batch.iter().map(|r| r.column).collect();
+        let reasons: Vec<String> = batch
+            .iter()
+            .map(|r| match &r.value {
+                Some(v) => format!("{} (value {v})", r.reason),
+                None => r.reason.clone(),
+            })
+            .collect();
+        let raws: Vec<&str> = batch.iter().map(|r| r.raw.as_str()).collect();
+        tx.execute(
+            "SELECT loader_file_rejects($1, $2, $3, $4, $5)",
+            &[&load_id, &lines, &columns, &reasons, &raws],
+        )
+        .await
+        .map_err(|e| Error::db(object, "filing load_rejects", e))?;
+    }
+    Ok(())
+}
+
+/// Marks the claimed load `loaded` (`loader_complete`, same transaction)
+/// and returns the database's figures for it.
 ///
 /// # Errors
 /// [`Error::Database`].
 pub async fn complete(
     tx: &Transaction<'_>,
     load_id: i64,
-    done: &Completion,
+    bytes: u64,
+    duration: Duration,
     object: &str,
-) -> Result<()> {
-    let duration_ms = done.duration.as_millis() as i64;
-    tx.execute(
-        "UPDATE load_ledger
-         SET status = 'loaded', rows_loaded = $2, rows_rejected = $3, duplicates = $4,
-             facts_inserted = $5, bytes = $6, duration_ms = $7, finished_at = now(), error = NULL
-         WHERE load_id = $1",
-        &[
-            &load_id,
-            &done.rows,
-            &done.rejected,
-            &done.duplicates,
-            &done.facts_inserted,
-            &done.bytes,
-            &duration_ms,
-        ],
-    )
-    .await
-    .map_err(|e| Error::db(object, "completing load_ledger", e))?;
-    Ok(())
+) -> Result<Completion> {
+    let row = tx
+        .query_one(
+            "SELECT rows_loaded, facts_inserted, duplicates, rows_rejected
+             FROM loader_complete($1, $2, $3)",
+            &[
+                &load_id,
+                &i64::try_from(bytes).unwrap_or(i64::MAX),
+                &i64::try_from(duration.as_millis()).unwrap_or(i64::MAX),
+            ],
+        )
+        .await
+        .map_err(|e| Error::db(object, "completing load_ledger", e))?;
+    Ok(Completion {
+        rows: row.get(0),
+        facts_inserted: row.get(1),
+        duplicates: row.get(2),
+        rejected: row.get(3),
+    })
 }
 
-/// Writes the refused rows of a load (same transaction), in one statement.
-///
-/// # Errors
-/// [`Error::Database`].
-pub async fn insert_rejects(
-    tx: &Transaction<'_>,
-    load_id: i64,
-    rejects: &[Reject],
-    object: &str,
-) -> Result<()> {
-    if rejects.is_empty() {
-        return Ok(());
-    }
-    let lines: Vec<i64> = rejects.iter().map(|r| r.line as i64).collect();
-    let columns: Vec<Option<&str>> = rejects.iter().map(|r| r.column).collect();
-    let reasons: Vec<String> = rejects
-        .iter()
-        .map(|r| match &r.value {
-            Some(v) => format!("{} (value {v})", r.reason),
-            None => r.reason.clone(),
-        })
-        .collect();
-    let raws: Vec<&str> = rejects.iter().map(|r| r.raw.as_str()).collect();
-    tx.execute(
-        "INSERT INTO load_rejects (load_id, line, column_name, reason, raw_record)
-         SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[])
-         ON CONFLICT (load_id, line) DO NOTHING",
-        &[&load_id, &lines, &columns, &reasons, &raws],
-    )
-    .await
-    .map_err(|e| Error::db(object, "writing load_rejects", e))?;
-    Ok(())
-}
-
-/// Records a failed (or timed-out) load after its transaction rolled back.
-/// Never overwrites a `loaded` row: a concurrent delivery may have won.
+/// Records a failed (or timed-out) load after its transaction rolled back
+/// (`loader_fail`). Never overwrites a `loaded` row: a concurrent delivery
+/// may have won.
 ///
 /// # Errors
 /// [`Error::Database`].
@@ -201,61 +235,27 @@ pub async fn record_failure(
     id: &ObjectId,
     timed_out: bool,
     error: &str,
-    attempts: i32,
+    attempts: u32,
     duration: Duration,
     object: &str,
 ) -> Result<()> {
-    let status = if timed_out { "timed_out" } else { "failed" };
-    let duration_ms = duration.as_millis() as i64;
     // Keep the stored message bounded; the full one is in the logs.
     let error: String = error.chars().take(4000).collect();
     client
         .execute(
-            "INSERT INTO load_ledger AS l
-                 (bucket, object_key, etag, version_id, status, attempts, error,
-                  finished_at, duration_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, now(), $8)
-             ON CONFLICT (bucket, object_key, etag) DO UPDATE
-                 SET status = EXCLUDED.status,
-                     attempts = l.attempts + EXCLUDED.attempts,
-                     error = EXCLUDED.error,
-                     finished_at = now(),
-                     duration_ms = EXCLUDED.duration_ms
-                 WHERE l.status <> 'loaded'",
+            "SELECT loader_fail($1, $2, $3, $4, $5, $6, $7, $8)",
             &[
                 &id.bucket,
                 &id.key,
                 &id.etag,
                 &id.version_id,
-                &status,
-                &attempts,
+                &timed_out,
                 &error,
-                &duration_ms,
+                &i32::try_from(attempts).unwrap_or(i32::MAX),
+                &i64::try_from(duration.as_millis()).unwrap_or(i64::MAX),
             ],
         )
         .await
         .map_err(|e| Error::db(object, "recording the failure in load_ledger", e))?;
     Ok(())
-}
-
-/// How many facts the batch trigger inserted in this transaction's last
-/// COPY (the trigger publishes it with `set_config(..., true)`).
-///
-/// # Errors
-/// [`Error::Database`], or [`Error::Config`] when the trigger did not run
-/// (schema not installed with `loader init`).
-pub async fn facts_inserted<C: GenericClient>(tx: &C, object: &str) -> Result<i64> {
-    let row = tx
-        .query_one("SELECT current_setting('loader.facts_inserted', true)", &[])
-        .await
-        .map_err(|e| Error::db(object, "reading the trigger's result", e))?;
-    let value: Option<String> = row.get(0);
-    value
-        .as_deref()
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| {
-            Error::Config(
-                "the staging trigger did not run: install the schema with `loader init`".into(),
-            )
-        })
 }

@@ -22,7 +22,6 @@
 
 pub mod alloc;
 pub mod auth;
-pub mod candidates;
 pub mod columns;
 pub mod copy;
 pub mod db;

@@ -1,23 +1,24 @@
-//! One object's load: claim -> stream -> COPY -> complete, in one
-//! transaction, retried from the start on errors that retrying can fix.
+//! One object's load, the protocol of `sql/db_transformation.sql` in one
+//! transaction: claim -> COPY (the trigger writes dimensions and facts) ->
+//! [identify] -> file rejects -> complete -> commit; retried from the start
+//! on errors that retrying can fix, recorded with `loader_fail` when it
+//! gives up.
 //!
 //! Invariant: the staged rows, the facts and dimensions the trigger derives
 //! from them, the rejects and the ledger's `loaded` row commit together or
-//! not at all. Failures are recorded after the rollback.
+//! not at all (the database enforces it; this side only follows it).
 
 use std::time::Duration;
 
 use tokio::time::Instant;
 use tokio_postgres::Transaction;
 
-use crate::candidates::{self, Candidates};
-use crate::columns::CANDIDATES_TABLE;
-use crate::copy::{stream_into, CopySink, FLUSH_BYTES};
+use crate::copy::{stream_into, CopySink, Streamed};
 use crate::db::Db;
 use crate::encode::{CopyFormat, EncodeOptions, DEFAULT_MAX_RECORD_BYTES};
 use crate::error::{Error, Result};
-use crate::ledger::{self, Claim, Completion, ObjectId};
-use crate::source::{self, bare_etag, ByteCounter, S3Open, Source};
+use crate::ledger::{self, Claim, ObjectId};
+use crate::source::{self, bare_etag, ByteCounter, Opened, S3Open, Source};
 
 /// How loads run.
 #[derive(Clone, Debug)]
@@ -31,10 +32,6 @@ pub struct LoadOptions {
     /// `work_mem` for the load transaction: a PostgreSQL size such as
     /// `256MB`, or `auto` to size it from the object (see [`work_mem_for`]).
     pub work_mem: String,
-    /// Memory for the dimension candidates gathered while encoding (binary
-    /// format only). 0: the trigger finds the dimensions in the whole batch,
-    /// as for a hand load. Past the budget a load falls back to that.
-    pub candidate_budget: usize,
     /// Tries per object for retryable errors (1 = no retry).
     pub max_attempts: u32,
     /// First retry delay; doubled each time, with jitter, capped at 20 s.
@@ -52,7 +49,6 @@ impl Default for LoadOptions {
             max_rejects: 0,
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
             work_mem: "auto".into(),
-            candidate_budget: candidates::DEFAULT_BUDGET,
             max_attempts: 4,
             backoff: Duration::from_millis(250),
             deadline_margin: Duration::from_secs(5),
@@ -173,12 +169,44 @@ pub struct Loader {
     db: Db,
     s3: Option<aws_sdk_s3::Client>,
     options: LoadOptions,
+    /// Whether the database's schema version was checked (once per loader).
+    schema_checked: bool,
+}
+
+/// How an object's identity is learned, chosen once from its kind.
+enum Identity {
+    /// S3: the ETag (from the event, or a HEAD) before any byte is read;
+    /// the load claims it first, so a second delivery waits and skips.
+    Known(ObjectId),
+    /// A local file or stdin: the hash of its content, known once it has
+    /// streamed; the load claims anonymously, then names the content.
+    ByContent(ObjectId),
+}
+
+impl Identity {
+    fn id(&self) -> &ObjectId {
+        match self {
+            Identity::Known(id) | Identity::ByContent(id) => id,
+        }
+    }
+}
+
+/// What the COPY staged.
+struct Staged {
+    streamed: Streamed,
+    /// Raw bytes read from the source.
+    bytes: u64,
 }
 
 impl Loader {
     /// A loader; `s3` is needed only for S3 sources.
     pub fn new(db: Db, s3: Option<aws_sdk_s3::Client>, options: LoadOptions) -> Self {
-        Loader { db, s3, options }
+        Loader {
+            db,
+            s3,
+            options,
+            schema_checked: false,
+        }
     }
 
     /// The options, to change the deadline per invocation.
@@ -246,17 +274,11 @@ impl Loader {
                 tokio::time::sleep(delay).await;
                 continue;
             }
-            let id = identity.unwrap_or_else(|| {
-                let (bucket, key) = source.ledger_name();
-                ObjectId {
-                    bucket,
-                    key,
-                    etag: None,
-                    version_id: None,
-                }
-            });
-            self.record_failure(&id, &error, attempt, started.elapsed(), &shown)
-                .await;
+            if !matches!(error, Error::Schema(_)) {
+                let id = identity.unwrap_or_else(|| anonymous(source));
+                self.record_failure(&id, &error, attempt, started.elapsed(), &shown)
+                    .await;
+            }
             return Err(error);
         }
     }
@@ -273,16 +295,7 @@ impl Loader {
         let message = error.to_string();
         let write = async {
             let client = self.db.client().await?;
-            ledger::record_failure(
-                client,
-                id,
-                timed_out,
-                &message,
-                attempts as i32,
-                duration,
-                shown,
-            )
-            .await
+            ledger::record_failure(client, id, timed_out, &message, attempts, duration, shown).await
         };
         // Bounded: a Lambda must still answer before its deadline.
         match tokio::time::timeout(Duration::from_secs(4), write).await {
@@ -296,8 +309,9 @@ impl Loader {
         }
     }
 
-    /// One try. `identity` keeps what was learned about the object (its
-    /// ETag) for the failure record.
+    /// One try, the protocol's steps in order. `identity` keeps what was
+    /// learned about the object (its ETag or content hash) for the failure
+    /// record.
     async fn attempt(
         &mut self,
         source: &Source,
@@ -306,203 +320,68 @@ impl Loader {
     ) -> Result<LoadReport> {
         let started = Instant::now();
         let shown = source.to_string();
-        let (bucket, key) = source.ledger_name();
-        let mut id = ObjectId {
-            bucket,
-            key,
-            etag: None,
-            version_id: None,
-        };
-        let Loader { db, s3, options } = self;
-        // Learn the S3 object's version before claiming it: the claim is per
-        // (bucket, key, etag).
-        if let Source::S3 {
-            bucket,
-            key,
-            etag,
-            version_id,
-            ..
-        } = source
-        {
-            let client = s3
-                .as_ref()
-                .ok_or_else(|| Error::Config("S3 source given but no S3 client".into()))?;
-            match etag {
-                Some(etag) => {
-                    id.etag = Some(bare_etag(etag));
-                    id.version_id = version_id.clone();
-                }
-                None => {
-                    let head =
-                        source::head_s3(client, bucket, key, version_id.as_deref(), &shown).await?;
-                    id.etag = Some(head.etag);
-                    id.version_id = head.version_id.or_else(|| version_id.clone());
-                }
-            }
-        }
-        *identity = Some(id.clone());
-        let claim_first = id.etag.is_some();
+        self.check_schema().await?;
+        let mut known = self.identity(source, &shown).await?;
+        *identity = Some(known.id().clone());
 
+        let Loader {
+            db, s3, options, ..
+        } = self;
         let client = db.client().await?;
         let tx = client
             .transaction()
             .await
             .map_err(|e| Error::db(&shown, "beginning the transaction", e))?;
-        let load_id = if claim_first {
-            match ledger::claim(&tx, &id, None, &shown).await? {
-                Claim::Claimed { load_id } => load_id,
-                Claim::AlreadyLoaded { load_id } => {
-                    return Ok(LoadReport::empty(&shown, Outcome::Skipped, Some(load_id)));
-                }
+        let load_id = match ledger::claim(&tx, known.id(), &shown).await? {
+            Claim::Claimed { load_id } => load_id,
+            Claim::AlreadyLoaded { load_id } => {
+                return Ok(LoadReport::empty(&shown, Outcome::Skipped, Some(load_id)));
             }
-        } else {
-            ledger::next_load_id(&tx, &shown).await?
         };
-
-        let opened = match source {
-            Source::S3 {
-                bucket,
-                key,
-                size: event_size,
-                ..
-            } => {
-                let client = s3.as_ref().expect("checked above");
-                let etag = id.etag.as_deref().unwrap_or_default();
-                let version = id.version_id.as_deref();
-                match source::open_s3(
-                    client,
-                    bucket,
-                    key,
-                    etag,
-                    version,
-                    &shown,
-                    progress.cloned(),
-                )
-                .await?
-                {
-                    S3Open::Opened(mut opened) => {
-                        opened.size = opened.size.or(*event_size);
-                        opened
-                    }
-                    S3Open::Superseded => {
-                        return Ok(LoadReport::empty(&shown, Outcome::Superseded, None));
-                    }
-                }
-            }
-            _ => source::open_local(source, progress.cloned()).await?,
+        let Some(opened) = open(source, s3.as_ref(), known.id(), progress, &shown).await? else {
+            return Ok(LoadReport::empty(&shown, Outcome::Superseded, None));
         };
-        let is_s3 = matches!(source, Source::S3 { .. });
-        let raw_bytes = opened.raw_bytes.clone();
-        let expected_size = opened.size;
-        let reader = opened.reader;
+        let staged = stage(&tx, opened, options, load_id, source, &shown).await?;
 
-        // Before the COPY starts: the transition table's tuple store takes
-        // its memory limit from work_mem when it is created. JIT would spend
-        // longer compiling the trigger's statements than running them.
-        // With candidates, the trigger writes only the facts and leaves the
-        // dimensions for the candidates' COPY after it.
-        let work_mem = work_mem_for(&options.work_mem, expected_size, opened.gzip);
-        let defer = options.format == CopyFormat::Binary && options.candidate_budget > 0;
-        tx.execute(
-            "SELECT set_config('work_mem', $1, true), set_config('jit', 'off', true),
-                    set_config('loader.defer_dimensions', $2, true)",
-            &[&work_mem, &if defer { "on" } else { "off" }],
-        )
-        .await
-        .map_err(|e| Error::db(&shown, "setting work_mem", e))?;
-
-        let mut sink = CopySink::start(&tx, options.format, true, &shown).await?;
-        let encode = EncodeOptions {
-            format: options.format,
-            load_id: Some(load_id),
-            max_rejects: options.max_rejects,
-            max_record_bytes: options.max_record_bytes,
-        };
-        let budget = defer.then_some(options.candidate_budget);
-        let streamed = stream_into(
-            &mut sink,
-            reader,
-            encode,
-            !claim_first,
-            budget,
-            &shown,
-            is_s3,
-        )
-        .await;
-        let streamed = match streamed {
-            // A read error after the whole body arrived is the content's fault
-            // (a truncated gzip stream), not the network's.
-            Err(Error::Read {
-                object, message, ..
-            }) => {
-                let whole = expected_size.is_some_and(|n| raw_bytes.get() >= n);
-                return Err(Error::Read {
-                    object,
-                    message,
-                    retryable: is_s3 && !whole,
-                });
-            }
-            other => other?,
-        };
-        if let Some(size) = expected_size.filter(|_| is_s3) {
-            let got = raw_bytes.get();
-            if got != size {
-                return Err(Error::Read {
-                    object: shown.clone(),
-                    message: format!("the body ended after {got} of {size} bytes"),
-                    retryable: true,
-                });
-            }
-        }
-        let rows = sink.finish().await?;
-        let summary = streamed.summary;
-        if rows != summary.rows {
-            return Err(Error::Read {
-                object: shown.clone(),
-                message: format!(
-                    "the server counted {rows} rows, the encoder sent {}",
-                    summary.rows
-                ),
-                retryable: false,
-            });
-        }
-        if defer {
-            write_dimensions(&tx, streamed.candidates.as_ref(), load_id, &shown).await?;
-        }
-        let facts_inserted = ledger::facts_inserted(&tx, &shown).await?;
-
-        if !claim_first {
-            let hash = streamed.content_hash.unwrap_or_default();
-            id.etag = Some(format!("xxh3-{hash:032x}"));
+        if let Identity::ByContent(id) = &mut known {
+            id.etag = Some(format!("xxh3-{:032x}", staged.streamed.content_hash));
             *identity = Some(id.clone());
+            let etag = id.etag.as_deref().unwrap_or_default();
             if let Claim::AlreadyLoaded { load_id } =
-                ledger::claim(&tx, &id, Some(load_id), &shown).await?
+                ledger::identify(&tx, load_id, etag, &shown).await?
             {
                 // Same content loaded before: roll everything back.
                 drop(tx);
                 return Ok(LoadReport::empty(&shown, Outcome::Skipped, Some(load_id)));
             }
         }
-        ledger::insert_rejects(&tx, load_id, &summary.rejects, &shown).await?;
-        let done = Completion {
-            rows: rows as i64,
-            rejected: summary.rejects.len() as i64,
-            duplicates: rows as i64 - facts_inserted,
-            facts_inserted,
-            bytes: raw_bytes.get() as i64,
-            duration: started.elapsed(),
-        };
-        ledger::complete(&tx, load_id, &done, &shown).await?;
+        let summary = &staged.streamed.summary;
+        ledger::file_rejects(&tx, load_id, &summary.rejects, &shown).await?;
+        let done = ledger::complete(&tx, load_id, staged.bytes, started.elapsed(), &shown).await?;
+        if u64::try_from(done.rows).ok() != Some(summary.rows)
+            || u64::try_from(done.rejected).ok() != Some(summary.rejects.len() as u64)
+        {
+            return Err(Error::Protocol {
+                object: shown,
+                message: format!(
+                    "the ledger counted {} rows and {} rejects, the encoder sent {} and {}",
+                    done.rows,
+                    done.rejected,
+                    summary.rows,
+                    summary.rejects.len()
+                ),
+            });
+        }
         tx.commit()
             .await
             .map_err(|e| Error::db(&shown, "committing", e))?;
         tracing::info!(
             object = %shown,
             load_id,
-            rows,
+            rows = done.rows,
             rejected = done.rejected,
             duplicates = done.duplicates,
-            bytes = done.bytes,
+            bytes = staged.bytes,
             seconds = started.elapsed().as_secs_f64(),
             "loaded"
         );
@@ -510,67 +389,177 @@ impl Loader {
             object: shown,
             outcome: Outcome::Loaded,
             load_id: Some(load_id),
-            rows,
+            rows: summary.rows,
             rejected: done.rejected as u64,
             duplicates: done.duplicates as u64,
-            bytes: done.bytes as u64,
+            bytes: staged.bytes,
             duration: started.elapsed(),
             attempts: 1,
         })
     }
+
+    /// Refuses a database whose schema is older than this loader, once.
+    async fn check_schema(&mut self) -> Result<()> {
+        if !self.schema_checked {
+            ledger::check_schema(self.db.client().await?).await?;
+            self.schema_checked = true;
+        }
+        Ok(())
+    }
+
+    /// The object's identity strategy; for S3 the ETag, from the event or
+    /// a HEAD.
+    async fn identity(&self, source: &Source, shown: &str) -> Result<Identity> {
+        let mut id = anonymous(source);
+        let Source::S3 {
+            bucket,
+            key,
+            etag,
+            version_id,
+            ..
+        } = source
+        else {
+            return Ok(Identity::ByContent(id));
+        };
+        match etag {
+            Some(etag) => {
+                id.etag = Some(bare_etag(etag));
+                id.version_id = version_id.clone();
+            }
+            None => {
+                let client = self.s3_client()?;
+                let head =
+                    source::head_s3(client, bucket, key, version_id.as_deref(), shown).await?;
+                id.etag = Some(head.etag);
+                id.version_id = head.version_id.or_else(|| version_id.clone());
+            }
+        }
+        Ok(Identity::Known(id))
+    }
+
+    fn s3_client(&self) -> Result<&aws_sdk_s3::Client> {
+        self.s3
+            .as_ref()
+            .ok_or_else(|| Error::Config("S3 source given but no S3 client".into()))
+    }
 }
 
-/// Writes a deferred batch's dimensions: its candidates through their
-/// COPY, or, when the loader gave them up (over budget), every staged row of
-/// the load through `normalize_load_dimensions`. Either way the same
-/// trigger statement runs; then checks the trigger saw it through.
-async fn write_dimensions(
-    tx: &Transaction<'_>,
-    candidates: Option<&Candidates>,
-    load_id: i64,
-    object: &str,
-) -> Result<()> {
-    match candidates.filter(|c| !c.given_up()) {
-        Some(c) => {
-            tracing::debug!(object, load_id, candidates = ?c, "writing the dimensions");
-            let mut sink =
-                CopySink::start_into(tx, CANDIDATES_TABLE, CopyFormat::Binary, true, object)
-                    .await?;
-            for message in c.copy_data(FLUSH_BYTES) {
-                sink.send(message).await?;
-            }
-            sink.finish().await?;
+/// The identity before anything is known: the ledger's name for the source.
+fn anonymous(source: &Source) -> ObjectId {
+    let (bucket, key) = source.ledger_name();
+    ObjectId {
+        bucket,
+        key,
+        etag: None,
+        version_id: None,
+    }
+}
+
+/// Opens the source for reading; `None` when the S3 object was replaced
+/// since its event (superseded).
+async fn open(
+    source: &Source,
+    s3: Option<&aws_sdk_s3::Client>,
+    id: &ObjectId,
+    progress: Option<&ByteCounter>,
+    shown: &str,
+) -> Result<Option<Opened>> {
+    let Source::S3 {
+        bucket,
+        key,
+        size: event_size,
+        ..
+    } = source
+    else {
+        return source::open_local(source, progress.cloned())
+            .await
+            .map(Some);
+    };
+    let client = s3.ok_or_else(|| Error::Config("S3 source given but no S3 client".into()))?;
+    let etag = id.etag.as_deref().unwrap_or_default();
+    let version = id.version_id.as_deref();
+    match source::open_s3(client, bucket, key, etag, version, shown, progress.cloned()).await? {
+        S3Open::Opened(mut opened) => {
+            opened.size = opened.size.or(*event_size);
+            Ok(Some(opened))
         }
-        None => {
-            tracing::info!(
+        S3Open::Superseded => Ok(None),
+    }
+}
+
+/// Streams the object through the encoder into `COPY staging_table` under
+/// `load_id` (the trigger runs when it finishes), and checks that every
+/// byte arrived and the server took every row the encoder sent.
+async fn stage(
+    tx: &Transaction<'_>,
+    opened: Opened,
+    options: &LoadOptions,
+    load_id: i64,
+    source: &Source,
+    shown: &str,
+) -> Result<Staged> {
+    // S3 can be read again; a local file's or stdin's read error is final.
+    let is_s3 = matches!(source, Source::S3 { .. });
+    let raw_bytes = opened.raw_bytes.clone();
+    let expected_size = opened.size;
+
+    // Before the COPY starts: the transition table's tuple store takes its
+    // memory limit from work_mem when it is created. JIT would spend longer
+    // compiling the trigger's statements than running them.
+    let work_mem = work_mem_for(&options.work_mem, expected_size, opened.gzip);
+    tx.execute(
+        "SELECT set_config('work_mem', $1, true), set_config('jit', 'off', true)",
+        &[&work_mem],
+    )
+    .await
+    .map_err(|e| Error::db(shown, "setting work_mem", e))?;
+
+    let mut sink = CopySink::start(tx, options.format, true, shown).await?;
+    let encode = EncodeOptions {
+        format: options.format,
+        load_id: Some(load_id),
+        max_rejects: options.max_rejects,
+        max_record_bytes: options.max_record_bytes,
+    };
+    let streamed = match stream_into(&mut sink, opened.reader, encode, shown).await {
+        // A read error after the whole body arrived is the content's fault
+        // (a truncated gzip stream), not the network's.
+        Err(Error::Read {
+            object, message, ..
+        }) => {
+            let whole = expected_size.is_some_and(|n| raw_bytes.get() >= n);
+            return Err(Error::Read {
                 object,
-                load_id,
-                "dimension candidates over their memory budget: the server takes the \
-                 dimensions from the whole batch"
-            );
-            tx.execute("SELECT normalize_load_dimensions($1)", &[&load_id])
-                .await
-                .map_err(|e| Error::db(object, "writing the dimensions", e))?;
+                message,
+                retryable: is_s3 && !whole,
+            });
+        }
+        other => other?,
+    };
+    if let Some(size) = expected_size.filter(|_| is_s3) {
+        let got = raw_bytes.get();
+        if got != size {
+            return Err(Error::Read {
+                object: shown.to_string(),
+                message: format!("the body ended after {got} of {size} bytes"),
+                retryable: true,
+            });
         }
     }
-    let pending: Option<String> = tx
-        .query_one(
-            "SELECT current_setting('loader.dimensions_pending', true)",
-            &[],
-        )
-        .await
-        .and_then(|row| row.try_get(0))
-        .map_err(|e| Error::db(object, "checking the dimensions were written", e))?;
-    if pending.is_some_and(|p| !p.is_empty()) {
-        return Err(Error::Read {
-            object: object.to_string(),
-            message: "the batch's dimensions were not written (is sql/db_transformation.sql \
-                      up to date?)"
-                .into(),
-            retryable: false,
+    let rows = sink.finish().await?;
+    if rows != streamed.summary.rows {
+        return Err(Error::Protocol {
+            object: shown.to_string(),
+            message: format!(
+                "the server counted {rows} rows, the encoder sent {}",
+                streamed.summary.rows
+            ),
         });
     }
-    Ok(())
+    Ok(Staged {
+        streamed,
+        bytes: raw_bytes.get(),
+    })
 }
 
 /// Exponential backoff with jitter: a random delay in [d/2, d] where d

@@ -1,14 +1,12 @@
-//! The loader's dimension candidates (gathered while encoding, written by
-//! their own COPY) give exactly the dimensions the trigger finds in the
-//! whole batch, and so does the fallback past the candidates' memory budget.
-//! Data with many ties at an id's newest timestamp, repeated transaction
+//! The trigger's dimensions follow one rule whatever the wire format, and
+//! its tie-breaks are the documented total order. Data with many ties at an id's newest timestamp, repeated transaction
 //! ids that disagree on attributes, guests, and loads that bring older rows
 //! after newer ones.
 
 mod support;
 
 use generator::Spec;
-use loader::{LoadOptions, Outcome, Source};
+use loader::{CopyFormat, LoadOptions, Outcome, Source};
 use support::*;
 
 const HEADER: &str = "transaction_id,transaction_date,transaction_time,total_amount,\
@@ -29,68 +27,27 @@ X-0004,2024-02-29,23:00:00,5.00,Card,2,Lone,Winston-Salem- NC,8,Mug,Home,4.00,1,
 X-0005,2024-03-01,12:00:00,5.00,Cash,2,Lone,Winston-Salem- NC,8,Mug,Home,4.00,1,6,20,,
 ";
 
-/// The ways a batch's dimensions can be written.
+/// The wire formats a load can use.
 #[derive(Clone, Copy, Debug)]
 enum Way {
-    /// Candidates within the default budget.
-    Candidates,
-    /// A budget too small for them: the server reads the load's staged rows.
-    OverBudget,
-    /// No candidates: the trigger reads the whole batch, as for a hand load.
-    WholeBatch,
-}
-
-/// Records, in the database, what each load copied into the candidates
-/// table: (load_id, rows), one row per COPY. The three ways differ there and
-/// only there.
-async fn note_candidates(pg: &tokio_postgres::Client) {
-    pg.batch_execute(
-        "CREATE TABLE candidates_seen (load_id bigint, rows bigint);
-         CREATE FUNCTION note_candidates() RETURNS trigger LANGUAGE plpgsql AS $$
-         BEGIN
-             INSERT INTO candidates_seen SELECT load_id, count(*) FROM new_rows GROUP BY load_id;
-             RETURN NULL;
-         END $$;
-         CREATE TRIGGER note_candidates AFTER INSERT ON staging_dimension_candidates
-             REFERENCING NEW TABLE AS new_rows
-             FOR EACH STATEMENT EXECUTE FUNCTION note_candidates();",
-    )
-    .await
-    .expect("candidates log");
-}
-
-/// Loads that copied candidates, and of those the ones whose candidates
-/// were exactly their staged rows (the fallback).
-async fn candidate_copies(pg: &tokio_postgres::Client) -> (i64, i64) {
-    let row = pg
-        .query_one(
-            "SELECT count(*), count(*) FILTER (WHERE c.rows = s.n)
-             FROM candidates_seen c
-             JOIN (SELECT load_id, count(*) AS n FROM staging_table GROUP BY load_id) s
-             USING (load_id)",
-            &[],
-        )
-        .await
-        .expect("candidates log");
-    (row.get(0), row.get(1))
+    Binary,
+    Text,
 }
 
 impl Way {
     fn options(self) -> LoadOptions {
-        let budget = match self {
-            Way::Candidates => loader::candidates::DEFAULT_BUDGET,
-            Way::OverBudget => 4096,
-            Way::WholeBatch => 0,
-        };
         LoadOptions {
-            candidate_budget: budget,
+            format: match self {
+                Way::Binary => CopyFormat::Binary,
+                Way::Text => CopyFormat::Text,
+            },
             ..test_options()
         }
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn candidates_and_the_fallback_give_the_dimensions_of_the_whole_batch() {
+async fn both_formats_give_the_same_dimensions_and_the_documented_tie_breaks() {
     let dir = tempfile::tempdir().expect("tempdir");
     // Few ids, two days of minutes and a lot of drift: many rows share an
     // id's newest minute, with differing attributes.
@@ -122,9 +79,8 @@ async fn candidates_and_the_fallback_give_the_dimensions_of_the_whole_batch() {
     files.extend(generated_paths(older_dir.path(), &older_summary));
 
     let mut dumps = Vec::new();
-    for way in [Way::Candidates, Way::OverBudget, Way::WholeBatch] {
+    for way in [Way::Binary, Way::Text] {
         let (db, pg) = fresh_db("dimensions").await;
-        note_candidates(&pg).await;
         let mut loader = lib_loader(&db, None, way.options());
         for file in &files {
             let report = loader
@@ -134,27 +90,12 @@ async fn candidates_and_the_fallback_give_the_dimensions_of_the_whole_batch() {
             assert_eq!(report.outcome, Outcome::Loaded, "{way:?}");
         }
         assert_verified(&pg).await;
-        assert_eq!(
-            count(&pg, "SELECT count(*) FROM staging_dimension_candidates").await,
-            0,
-            "{way:?}: candidates outlived their load"
-        );
-        // Each way was the one taken: candidates (not the batch's rows),
-        // every staged row (the fallback), or no candidates at all.
-        let loads = files.len() as i64;
-        let expected = match way {
-            Way::Candidates => (loads, 0),
-            // The 6-row ties file's candidates fit in 4 KiB.
-            Way::OverBudget => (loads, loads - 1),
-            Way::WholeBatch => (0, 0),
-        };
-        assert_eq!(candidate_copies(&pg).await, expected, "{way:?}");
         let dump = star_dump(&pg).await;
         dumps.push((way, dump));
     }
     let (_, first) = &dumps[0];
     for (way, dump) in &dumps[1..] {
-        assert!(dump == first, "{way:?} differs from candidates");
+        assert!(dump == first, "{way:?} differs from binary");
     }
 
     // The tie-breaks themselves, as the trigger's rules say: store 1 and
@@ -162,7 +103,7 @@ async fn candidates_and_the_fallback_give_the_dimensions_of_the_whole_batch() {
     // copies the attributes that sort last; customer 5 likewise; the
     // guest row gives no customer, its store still counts.
     let (db, pg) = fresh_db("dimensions_ties").await;
-    let mut loader = lib_loader(&db, None, Way::Candidates.options());
+    let mut loader = lib_loader(&db, None, Way::Binary.options());
     let file = dir.path().join("ties.csv");
     loader.load(&Source::File(file), None).await.expect("load");
     let row = pg
@@ -210,33 +151,4 @@ async fn candidates_and_the_fallback_give_the_dimensions_of_the_whole_batch() {
         2,
         "2024-02-29 (only a guest's row) and 2024-03-01"
     );
-}
-
-#[test]
-fn the_cli_takes_a_dimension_memory_budget() {
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("ties.csv");
-    std::fs::write(&file, format!("{HEADER}{TIES}")).expect("write");
-    let mut dumps = Vec::new();
-    for budget in ["48", "0"] {
-        let (db, pg) = rt.block_on(fresh_db("dimensions_cli"));
-        rt.block_on(note_candidates(&pg));
-        let out = loader_cmd(&db, None)
-            .args(["load", "--dimension-memory", budget])
-            .arg(&file)
-            .output()
-            .expect("run loader");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        rt.block_on(assert_verified(&pg));
-        let taken = rt.block_on(candidate_copies(&pg));
-        let expected = if budget == "0" { (0, 0) } else { (1, 0) };
-        assert_eq!(taken, expected, "--dimension-memory {budget}");
-        dumps.push(rt.block_on(star_dump(&pg)));
-    }
-    assert_eq!(dumps[0], dumps[1]);
 }

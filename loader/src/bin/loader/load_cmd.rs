@@ -47,13 +47,6 @@ pub struct LoadArgs {
     /// the size is unknown (stdin). It bounds the server's memory per load.
     #[arg(long, env = "WORK_MEM", default_value = "auto")]
     work_mem: String,
-    /// Memory in MiB for the dimension candidates (each store, product and
-    /// customer id's newest rows) the loader gathers while encoding, so the
-    /// trigger need not search the whole batch for them. Past it, or with 0,
-    /// the server takes the dimensions from the whole batch (slower, same
-    /// result). Binary format only.
-    #[arg(long, env = "DIMENSION_MEMORY_MB", default_value_t = loader::candidates::DEFAULT_BUDGET_MIB)]
-    dimension_memory: usize,
     /// Tries per object on retryable errors (connection loss, deadlocks,
     /// S3 5xx), re-reading the object from its start each time.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=100))]
@@ -101,7 +94,6 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
         },
         max_rejects: args.max_rejects,
         work_mem: args.work_mem.clone(),
-        candidate_budget: args.dimension_memory.saturating_mul(1 << 20),
         max_attempts: args.attempts,
         ..LoadOptions::default()
     };

@@ -1,0 +1,779 @@
+//! The database is the trust anchor: what `loader_role` may do is the
+//! protocol (stage rows, claim, identify, file rejects, complete, fail), and
+//! every invariant holds whatever that role sends. Each attack of the
+//! trust-boundary issue is a test here, run as `loader_role` against a real
+//! PostgreSQL; so are the schema upgrade, order independence, the absence
+//! of deadlocks between batches sharing ids, and NOTIFY on commit.
+
+mod support;
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use generator::Spec;
+use loader::{Outcome, Source};
+use standins::TestDb;
+use support::*;
+use tokio_postgres::{AsyncMessage, Client, NoTls};
+
+const HEADER: &str = "transaction_id,transaction_date,transaction_time,total_amount,\
+    payment_method,store_id,store_name,store_location,product_id,product_name,\
+    product_category,product_price,quantity_sold,customer_id,customer_age,\
+    customer_gender,customer_membership\n";
+
+/// The staging columns, for hand INSERTs.
+const COLUMNS: &str = "transaction_id, transaction_date, transaction_time, total_amount, \
+    payment_method, store_id, store_name, store_location, product_id, product_name, \
+    product_category, product_price, quantity_sold, customer_id, customer_age, \
+    customer_gender, customer_membership";
+
+/// One staged row's values (without load id) for transaction `id`.
+fn row(id: &str, date: &str, store: i32, product: i32, customer: i32, name: &str) -> String {
+    format!(
+        "('{id}', '{date}'::date, '12:00:00'::time, 9.50, 'Cash', {store}, '{name}', 'Akron- OH', \
+         {product}, 'Tea', 'Food', 2.50, 1, {customer}, 40, 'F', 'Gold')"
+    )
+}
+
+/// A database with the schema and roles.sql applied; the admin client and
+/// the URL to connect as loader_role.
+async fn db_with_roles(prefix: &str) -> (TestDb, Client, String) {
+    let (db, admin) = fresh_db(prefix).await;
+    admin
+        .batch_execute(loader::schema::ROLES_SQL)
+        .await
+        .expect("roles.sql applies");
+    let url = db
+        .url()
+        .replacen("postgres://postgres@", "postgres://loader_role@", 1);
+    assert_ne!(url, db.url(), "test database URL has the expected form");
+    (db, admin, url)
+}
+
+async fn connect(url: &str) -> Client {
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await.expect("connect");
+    tokio::spawn(connection);
+    client
+}
+
+fn sqlstate(err: &tokio_postgres::Error) -> String {
+    err.code().map(|c| c.code().to_string()).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loader_role_holds_the_protocol_and_nothing_else() {
+    let (_db, admin, _url) = db_with_roles("trust_privileges").await;
+    let tables = [
+        "staging_table",
+        "facts",
+        "dim_stores",
+        "dim_products",
+        "dim_customers",
+        "dim_dates",
+        "load_ledger",
+        "load_rejects",
+    ];
+    let privileges = [
+        "SELECT",
+        "INSERT",
+        "UPDATE",
+        "DELETE",
+        "TRUNCATE",
+        "REFERENCES",
+        "TRIGGER",
+    ];
+    let mut granted = Vec::new();
+    for table in tables {
+        for privilege in privileges {
+            let has: bool = admin
+                .query_one(
+                    "SELECT has_table_privilege('loader_role', $1, $2)",
+                    &[&table, &privilege],
+                )
+                .await
+                .expect("has_table_privilege")
+                .get(0);
+            if has {
+                granted.push(format!("{privilege} on {table}"));
+            }
+        }
+    }
+    assert_eq!(granted, ["INSERT on staging_table"]);
+    let sequence: bool = admin
+        .query_one(
+            "SELECT has_sequence_privilege('loader_role', 'load_ledger_load_id_seq', 'USAGE')
+                 OR has_sequence_privilege('loader_role', 'load_ledger_load_id_seq', 'UPDATE')",
+            &[],
+        )
+        .await
+        .expect("has_sequence_privilege")
+        .get(0);
+    assert!(!sequence, "loader_role may use the ledger's sequence");
+    // Every function of the schema loader_role may execute.
+    let functions: Vec<String> = admin
+        .query(
+            "SELECT p.proname::text FROM pg_proc p
+             WHERE p.pronamespace = current_schema()::regnamespace
+               AND has_function_privilege('loader_role', p.oid, 'EXECUTE')
+             ORDER BY 1",
+            &[],
+        )
+        .await
+        .expect("functions")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        functions,
+        [
+            "loader_claim",
+            "loader_complete",
+            "loader_fail",
+            "loader_file_rejects",
+            "loader_identify"
+        ]
+    );
+    // And every one of them is SECURITY DEFINER with a pinned search_path.
+    let loose: Vec<String> = admin
+        .query(
+            "SELECT p.proname::text FROM pg_proc p
+             WHERE p.pronamespace = current_schema()::regnamespace
+               AND (NOT p.prosecdef
+                    OR NOT 'search_path=pg_catalog, pg_temp' = ANY (coalesce(p.proconfig, '{}')))",
+            &[],
+        )
+        .await
+        .expect("definer functions")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(loose.is_empty(), "functions not pinned: {loose:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shadowing_operators_and_tables_cannot_redirect_the_definer_code() {
+    let (db, admin, url) = db_with_roles("trust_shadow").await;
+    // The default before PostgreSQL 15, and of every database upgraded
+    // from one.
+    admin
+        .batch_execute("GRANT CREATE ON SCHEMA public TO PUBLIC")
+        .await
+        .expect("grant");
+    let role = connect(&url).await;
+    // Exact-type operators that would win over the built-in ones for
+    // `numeric >= integer` and `oid = regclass`, and functions that turn
+    // whoever runs them into a superuser's accomplice; each logs its call.
+    role.batch_execute(
+        "CREATE TABLE public.attack_log (at timestamptz, who text);
+         GRANT INSERT ON public.attack_log TO PUBLIC;
+         CREATE FUNCTION public.evil_ge(numeric, integer) RETURNS boolean
+         LANGUAGE plpgsql AS $$
+         BEGIN
+             INSERT INTO public.attack_log VALUES (now(), current_user);
+             BEGIN
+                 EXECUTE 'ALTER ROLE loader_role SUPERUSER';
+             EXCEPTION WHEN OTHERS THEN NULL;
+             END;
+             RETURN $1 >= $2::numeric;
+         END $$;
+         CREATE OPERATOR public.>= (LEFTARG = numeric, RIGHTARG = integer, FUNCTION = public.evil_ge);
+         CREATE FUNCTION public.evil_eq(oid, regclass) RETURNS boolean
+         LANGUAGE plpgsql AS $$
+         BEGIN
+             INSERT INTO public.attack_log VALUES (now(), current_user);
+             BEGIN
+                 EXECUTE 'ALTER ROLE loader_role SUPERUSER';
+             EXCEPTION WHEN OTHERS THEN NULL;
+             END;
+             RETURN $1 = $2::oid;
+         END $$;
+         CREATE OPERATOR public.= (LEFTARG = oid, RIGHTARG = regclass, FUNCTION = public.evil_eq);
+         CREATE FUNCTION public.evil_ge2(smallint, integer) RETURNS boolean
+         LANGUAGE plpgsql AS $$
+         BEGIN
+             INSERT INTO public.attack_log VALUES (now(), current_user);
+             RETURN $1::integer >= $2;
+         END $$;
+         CREATE OPERATOR public.>= (LEFTARG = smallint, RIGHTARG = integer, FUNCTION = public.evil_ge2);",
+    )
+    .await
+    .expect("loader_role creates its shadowing objects");
+
+    // A normal load by loader_role, through the library.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = Spec {
+        rows: 2_000,
+        ..Spec::default()
+    };
+    let summary = generate_into(dir.path(), &spec).await;
+    let mut loader = loader::Loader::new(
+        loader::Db::new(loader::DbConfig::from_url(&url).expect("url")),
+        None,
+        test_options(),
+    );
+    let report = loader
+        .load(&Source::File(dir.path().join(&summary.files[0].file)), None)
+        .await
+        .expect("the loader role loads");
+    assert_eq!(report.outcome, Outcome::Loaded);
+
+    // A session with temporary tables named like the real ones, running
+    // the protocol by hand.
+    role.batch_execute(
+        "CREATE TEMP TABLE facts (transaction_id text, transaction_date date,
+             transaction_time time, store_id smallint, product_id integer, customer_id integer,
+             payment_method text, quantity_sold smallint, total_amount numeric, load_id bigint);
+         CREATE TEMP TABLE load_ledger (load_id bigint, bucket text, object_key text, etag text,
+             version_id text, status text, attempts integer, rows_loaded bigint,
+             facts_inserted bigint, claimed_by xid8);
+         CREATE TEMP TABLE dim_stores (store_id smallint, store_name text, store_location text);
+         CREATE TEMP TABLE dim_dates (date date, is_weekend boolean);",
+    )
+    .await
+    .expect("temp tables");
+    role.batch_execute(&format!(
+        "BEGIN;
+         CREATE TEMP TABLE claim AS SELECT * FROM loader_claim('hand', 'shadow.csv', 'e1', NULL);
+         INSERT INTO public.staging_table ({COLUMNS}, load_id)
+         SELECT v.*, c.load_id FROM (VALUES {}) v, claim c;
+         SELECT loader_complete(load_id, 0, 0) FROM claim;
+         COMMIT;",
+        row("SHADOW-1", "2024-06-01", 90, 900, 9000, "Shadow")
+    ))
+    .await
+    .expect("hand protocol");
+    let temp_rows: i64 = role
+        .query_one(
+            "SELECT (SELECT count(*) FROM pg_temp.facts) + (SELECT count(*) FROM pg_temp.load_ledger)
+                  + (SELECT count(*) FROM pg_temp.dim_stores) + (SELECT count(*) FROM pg_temp.dim_dates)",
+            &[],
+        )
+        .await
+        .expect("temp counts")
+        .get(0);
+    assert_eq!(temp_rows, 0, "the definer code wrote into temporary tables");
+
+    let superuser: bool = admin
+        .query_one(
+            "SELECT rolsuper FROM pg_roles WHERE rolname = 'loader_role'",
+            &[],
+        )
+        .await
+        .expect("role")
+        .get(0);
+    assert!(!superuser, "loader_role became a superuser");
+    assert_eq!(
+        count(&admin, "SELECT count(*) FROM public.attack_log").await,
+        0,
+        "a shadowing operator ran"
+    );
+    assert_eq!(
+        count(&admin, "SELECT count(*) FROM facts").await,
+        2_001,
+        "both loads landed in the real tables"
+    );
+    // 2024-06-01 is a Saturday: the weekend test used the real operator.
+    let weekend: bool = admin
+        .query_one(
+            "SELECT is_weekend FROM dim_dates WHERE date = '2024-06-01'",
+            &[],
+        )
+        .await
+        .expect("date row")
+        .get(0);
+    assert!(weekend);
+    // Before anything else runs as a superuser in this database (its
+    // search_path has public): the operators would fire there too.
+    admin
+        .batch_execute(
+            "DROP FUNCTION public.evil_ge, public.evil_eq, public.evil_ge2 CASCADE;
+             ALTER ROLE loader_role NOSUPERUSER;",
+        )
+        .await
+        .expect("drop the shadowing objects");
+    assert_verified(&admin).await;
+    drop(role);
+    drop(db);
+}
+
+/// The attacked load's ledger figures: status, rows, rejects, facts.
+async fn real_row(admin: &Client) -> (String, i64, i64, i64) {
+    let r = admin
+        .query_one(
+            "SELECT status, rows_loaded, rows_rejected, facts_inserted
+             FROM load_ledger WHERE object_key = 'real.csv'",
+            &[],
+        )
+        .await
+        .expect("ledger row");
+    (r.get(0), r.get(1), r.get(2), r.get(3))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ledger_and_the_star_schema_move_only_through_the_protocol() {
+    let (_db, admin, url) = db_with_roles("trust_protocol").await;
+    let role = connect(&url).await;
+    let values = row("P-1", "2024-03-04", 1, 10, 100, "North");
+
+    // A real load to attack.
+    role.batch_execute(&format!(
+        "BEGIN;
+         CREATE TEMP TABLE claim ON COMMIT DROP AS
+             SELECT * FROM loader_claim('b', 'real.csv', 'etag-1', NULL);
+         INSERT INTO staging_table ({COLUMNS}, load_id)
+         SELECT v.*, c.load_id FROM (VALUES {values}) v, claim c;
+         SELECT loader_file_rejects(load_id, '{{7}}', '{{store_id}}', '{{bad}}', '{{x,y}}') FROM claim;
+         SELECT loader_complete(load_id, 10, 1) FROM claim;
+         COMMIT;"
+    ))
+    .await
+    .expect("a load by the protocol");
+    let loaded: i64 = admin
+        .query_one(
+            "SELECT load_id FROM load_ledger WHERE object_key = 'real.csv' AND status = 'loaded'",
+            &[],
+        )
+        .await
+        .expect("the load is in the ledger")
+        .get(0);
+    assert_eq!(real_row(&admin).await, ("loaded".into(), 1, 1, 1));
+
+    // Direct writes: refused by privilege.
+    for sql in [
+        "INSERT INTO load_ledger (bucket, object_key, etag, status) VALUES ('b', 'fake.csv', 'x', 'loaded')",
+        "UPDATE load_ledger SET status = 'failed'",
+        "DELETE FROM load_ledger",
+        "INSERT INTO load_rejects VALUES (1, 1, NULL, 'r', 'x')",
+        "SELECT * FROM load_ledger",
+        "UPDATE dim_products SET product_price = 0.01",
+        "INSERT INTO dim_stores (store_id, store_name, store_location, source_ts, source_txn) VALUES (99, 'x', 'y', '9999-01-01', 'Z')",
+        "DELETE FROM facts",
+        "TRUNCATE staging_table",
+        "SELECT normalize_staging_batch()",
+        "SELECT nextval('load_ledger_load_id_seq')",
+    ] {
+        let err = role.batch_execute(sql).await.expect_err(sql);
+        assert_eq!(sqlstate(&err), "42501", "{sql}: {err:?}");
+    }
+
+    // Through the functions, each forgery is refused or changes nothing.
+    let refused = [
+        // Staging rows under a load this transaction did not claim.
+        format!(
+            "INSERT INTO staging_table ({COLUMNS}, load_id) VALUES {}",
+            row("F-1", "2024-03-05", 2, 20, 200, "Forged").replacen(
+                ')',
+                &format!(", {loaded})"),
+                1
+            )
+        ),
+        // Rejects and completion of someone else's load.
+        format!("SELECT loader_file_rejects({loaded}, '{{1}}', '{{x}}', '{{y}}', '{{z}}')"),
+        format!("SELECT loader_complete({loaded}, 0, 0)"),
+        format!("SELECT loader_identify({loaded}, 'other')"),
+    ];
+    for sql in &refused {
+        let err = role.batch_execute(sql).await.expect_err(sql);
+        assert_eq!(sqlstate(&err), "42501", "{sql}: {err:?}");
+    }
+    // A failure record never flips a loaded row.
+    role.batch_execute(
+        "SELECT loader_fail('b', 'real.csv', 'etag-1', NULL, false, 'forged', 1, 0)",
+    )
+    .await
+    .expect("loader_fail runs");
+    assert_eq!(real_row(&admin).await, ("loaded".into(), 1, 1, 1));
+
+    // One statement, two loads' rows: refused.
+    let err = role
+        .batch_execute(&format!(
+            "BEGIN;
+             CREATE TEMP TABLE claim ON COMMIT DROP AS
+                 SELECT * FROM loader_claim('b', 'mixed.csv', 'm', NULL);
+             INSERT INTO staging_table ({COLUMNS}, load_id)
+             SELECT v.*, CASE WHEN v.column1 = 'M-1' THEN c.load_id END
+             FROM (VALUES {}, {}) v, claim c;",
+            row("M-1", "2024-03-05", 3, 30, 300, "Mixed"),
+            row("M-2", "2024-03-05", 3, 30, 300, "Mixed")
+        ))
+        .await
+        .expect_err("mixed load ids");
+    assert_eq!(sqlstate(&err), "23514", "{err:?}");
+    role.batch_execute("ROLLBACK").await.expect("rollback");
+
+    // A claim, rows, and a COMMIT without loader_complete: refused at commit;
+    // nothing of it stays. The old session setting changes nothing.
+    let err = role
+        .batch_execute(&format!(
+            "BEGIN;
+             SET LOCAL loader.defer_dimensions = 'on';
+             CREATE TEMP TABLE claim ON COMMIT DROP AS
+                 SELECT * FROM loader_claim('b', 'unfinished.csv', 'u', NULL);
+             INSERT INTO staging_table ({COLUMNS}, load_id)
+             SELECT v.*, c.load_id FROM (VALUES {}) v, claim c;
+             COMMIT;",
+            row("U-1", "2024-03-06", 4, 40, 400, "Unfinished")
+        ))
+        .await
+        .expect_err("commit of an unfinished claim");
+    assert_eq!(sqlstate(&err), "23000", "{err:?}");
+    assert_eq!(
+        count(
+            &admin,
+            "SELECT count(*) FROM facts WHERE transaction_id = 'U-1'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(
+            &admin,
+            "SELECT count(*) FROM load_ledger WHERE object_key = 'unfinished.csv'"
+        )
+        .await,
+        0
+    );
+
+    // Facts imply dimensions: a hand insert with the old "defer" setting
+    // commits its dimension rows with its fact, in the same statement.
+    role.batch_execute(&format!(
+        "BEGIN;
+         SET LOCAL loader.defer_dimensions = 'on';
+         INSERT INTO staging_table ({COLUMNS}) VALUES {};
+         COMMIT;",
+        row("H-1", "2024-03-07", 5, 50, 500, "Hand")
+    ))
+    .await
+    .expect("a hand insert by loader_role");
+    for (table, key) in [
+        ("dim_stores", "store_id = 5"),
+        ("dim_products", "product_id = 50"),
+        ("dim_customers", "customer_id = 500"),
+        ("dim_dates", "date = '2024-03-07'"),
+    ] {
+        assert_eq!(
+            count(&admin, &format!("SELECT count(*) FROM {table} WHERE {key}")).await,
+            1,
+            "{table}"
+        );
+    }
+    // No table of dimension candidates to forge values through.
+    let candidates: bool = admin
+        .query_one(
+            "SELECT to_regclass('staging_dimension_candidates') IS NULL",
+            &[],
+        )
+        .await
+        .expect("regclass")
+        .get(0);
+    assert!(candidates);
+    assert_verified(&admin).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_objects_give_the_same_dimensions_in_either_order() {
+    // One transaction id, one timestamp, different attributes in two
+    // objects: the total order picks the same winner whichever loads first.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = dir.path().join("a.csv");
+    let b = dir.path().join("b.csv");
+    std::fs::write(
+        &a,
+        format!(
+            "{HEADER}T-1,2024-05-01,10:00:00,5.00,Cash,1,Alpha,Akron- OH,7,Tea,Food,2.50,1,5,40,F,Gold\n"
+        ),
+    )
+    .expect("write");
+    std::fs::write(
+        &b,
+        format!(
+            "{HEADER}T-1,2024-05-01,10:00:00,5.00,Card,1,Beta,Akron- OH,7,Tea,Drink,2.75,1,5,,M,\n"
+        ),
+    )
+    .expect("write");
+    let mut dumps = Vec::new();
+    for order in [[&a, &b], [&b, &a]] {
+        let (db, pg) = fresh_db("trust_order").await;
+        let mut loader = lib_loader(&db, None, test_options());
+        for file in order {
+            let report = loader
+                .load(&Source::File(file.clone()), None)
+                .await
+                .expect("load");
+            assert_eq!(report.outcome, Outcome::Loaded);
+        }
+        assert_verified(&pg).await;
+        let dims: (String, String, Option<i16>, Option<String>) = {
+            let r = pg
+                .query_one(
+                    "SELECT s.store_name, p.product_category, c.customer_age, c.customer_membership
+                     FROM dim_stores s, dim_products p, dim_customers c
+                     WHERE s.store_id = 1 AND p.product_id = 7 AND c.customer_id = 5",
+                    &[],
+                )
+                .await
+                .expect("dimensions");
+            (r.get(0), r.get(1), r.get(2), r.get(3))
+        };
+        // Beta > Alpha, Food > Drink, NULL above any value.
+        assert_eq!(dims, ("Beta".into(), "Food".into(), None, None));
+        dumps.push(
+            star_dump(&pg)
+                .await
+                .lines()
+                .skip(1) // the fact: the first loaded copy, by design
+                .collect::<Vec<_>>()
+                .join("\n"),
+        );
+    }
+    assert_eq!(dumps[0], dumps[1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_that_share_ids_in_opposite_orders_do_not_deadlock() {
+    let (db, admin) = fresh_db("trust_deadlock").await;
+    // The date exists already, so the two batches share no dimension row
+    // to wait on; only their facts overlap.
+    admin
+        .batch_execute(&format!(
+            "INSERT INTO staging_table ({COLUMNS}) VALUES {}",
+            row("SEED", "2024-04-01", 1, 1, 1, "Seed")
+        ))
+        .await
+        .expect("seed");
+    let one = connect(db.url()).await;
+    let two = connect(db.url()).await;
+    // 1 takes D-1; 2 stages [D-2, D-1]; 1 stages [D-2]. In copy order, 2
+    // would hold D-2 and wait for D-1 while 1 waits for D-2: a deadlock.
+    // In key order, 2 waits for D-1 before touching D-2.
+    one.batch_execute(&format!(
+        "BEGIN; INSERT INTO staging_table ({COLUMNS}) VALUES {}",
+        row("D-1", "2024-04-01", 2, 2, 2, "One")
+    ))
+    .await
+    .expect("one: D-1");
+    let second = tokio::spawn(async move {
+        two.batch_execute(&format!(
+            "BEGIN; INSERT INTO staging_table ({COLUMNS}) VALUES {}, {}; COMMIT;",
+            row("D-2", "2024-04-01", 3, 3, 3, "Two"),
+            row("D-1", "2024-04-01", 3, 3, 3, "Two")
+        ))
+        .await
+    });
+    // Let the second batch reach its wait.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    one.batch_execute(&format!(
+        "INSERT INTO staging_table ({COLUMNS}) VALUES {}; COMMIT;",
+        row("D-2", "2024-04-01", 2, 2, 2, "One")
+    ))
+    .await
+    .expect("one: D-2 and commit, no deadlock");
+    second
+        .await
+        .expect("task")
+        .expect("two commits, no deadlock");
+    let facts: Vec<(String, i16)> = admin
+        .query(
+            "SELECT transaction_id, store_id FROM facts ORDER BY transaction_id",
+            &[],
+        )
+        .await
+        .expect("facts")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        facts,
+        [("D-1".into(), 2), ("D-2".into(), 2), ("SEED".into(), 1)],
+        "the first committed copy of each id"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_objects_sharing_ids_load_exactly_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Four objects over one id range, each in another order.
+    let spec = Spec {
+        rows: 3_000,
+        seed: 5,
+        ..Spec::default()
+    };
+    let summary = generate_into(dir.path(), &spec).await;
+    let original = std::fs::read_to_string(dir.path().join(&summary.files[0].file)).expect("read");
+    let (header, body) = original.split_once('\n').expect("header");
+    let lines: Vec<&str> = body.lines().collect();
+    let mut files = Vec::new();
+    for k in 0..4usize {
+        let mut shuffled = lines.clone();
+        shuffled.rotate_left(k * lines.len() / 4);
+        if k % 2 == 1 {
+            shuffled.reverse();
+        }
+        let path = dir.path().join(format!("shared-{k}.csv"));
+        std::fs::write(&path, format!("{header}\n{}\n", shuffled.join("\n"))).expect("write");
+        files.push(path);
+    }
+    let (db, pg) = fresh_db("trust_shared").await;
+    let mut tasks = Vec::new();
+    for file in files {
+        let mut loader = lib_loader(&db, None, test_options());
+        tasks.push(tokio::spawn(async move {
+            loader.load(&Source::File(file), None).await
+        }));
+    }
+    let mut duplicates = 0;
+    for task in tasks {
+        let report = task.await.expect("task").expect("load");
+        assert_eq!(report.outcome, Outcome::Loaded);
+        duplicates += report.duplicates;
+    }
+    assert_eq!(count(&pg, "SELECT count(*) FROM facts").await, 3_000);
+    assert_eq!(duplicates, 3 * 3_000);
+    assert_verified(&pg).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_committed_load_notifies_listeners_and_a_rolled_back_one_does_not() {
+    let (db, admin) = fresh_db("trust_notify").await;
+    let (listener, mut connection) = tokio_postgres::connect(db.url(), NoTls)
+        .await
+        .expect("connect");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(Ok(message)) = messages.next().await {
+            if let AsyncMessage::Notification(n) = message {
+                let _ = tx.send((n.channel().to_string(), n.payload().to_string()));
+            }
+        }
+    });
+    listener
+        .batch_execute("LISTEN loader_loads")
+        .await
+        .expect("listen");
+
+    // Rolled back: no notification.
+    admin
+        .batch_execute(&format!(
+            "BEGIN;
+             CREATE TEMP TABLE claim ON COMMIT DROP AS
+                 SELECT * FROM loader_claim('b', 'rolled-back.csv', 'r', NULL);
+             INSERT INTO staging_table ({COLUMNS}, load_id)
+             SELECT v.*, c.load_id FROM (VALUES {}) v, claim c;
+             SELECT loader_complete(load_id, 1, 1) FROM claim;
+             ROLLBACK;",
+            row("N-0", "2024-02-02", 1, 1, 1, "Gone")
+        ))
+        .await
+        .expect("rolled back load");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("notify.csv");
+    std::fs::write(
+        &file,
+        format!(
+            "{HEADER}N-1,2024-02-02,10:00:00,5.00,Cash,1,A,Akron- OH,7,Tea,Food,2.50,1,5,40,F,Gold\n\
+             N-1,2024-02-02,10:00:00,5.00,Cash,1,A,Akron- OH,7,Tea,Food,2.50,1,5,40,F,Gold\n\
+             N-2,2024-02-02,10:00:00,5.00,Cash,1,A,Akron- OH,7,Tea,Food,2.50,1,5,40,F,Gold\n"
+        ),
+    )
+    .expect("write");
+    let mut loader = lib_loader(&db, None, test_options());
+    let report = loader
+        .load(&Source::File(file.clone()), None)
+        .await
+        .expect("load");
+    let (channel, payload) = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("a notification within 10 s")
+        .expect("channel open");
+    assert_eq!(channel, "loader_loads");
+    let json: serde_json::Value = serde_json::from_str(&payload).expect("JSON payload");
+    assert_eq!(json["load_id"], report.load_id.expect("load id"));
+    assert_eq!(json["bucket"], "file");
+    assert_eq!(json["key"], file.display().to_string());
+    assert_eq!(json["rows"], 3);
+    assert_eq!(json["facts_inserted"], 2);
+    assert_eq!(json["duplicates"], 1);
+    assert_eq!(json["rejects"], 0);
+    // Nothing else arrived: the rolled-back load sent nothing.
+    assert!(rx.try_recv().is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loader_init_upgrades_the_previous_release_in_place() {
+    let pg = standins::LocalPostgres::shared().expect("a PostgreSQL for tests");
+    let db = pg.create_database("trust_upgrade").await.expect("database");
+    let admin = db.connect().await.expect("connect");
+    for sql in [
+        include_str!("fixtures/schema_v1/db_initiation.sql"),
+        include_str!("fixtures/schema_v1/db_transformation.sql"),
+    ] {
+        admin.batch_execute(sql).await.expect("previous release");
+    }
+    // Its data: a hand load, a loaded object, and the same local file
+    // failed twice before its content was known.
+    admin
+        .batch_execute(&format!(
+            "INSERT INTO staging_table ({COLUMNS}) VALUES {};
+             INSERT INTO load_ledger (bucket, object_key, etag, status, rows_loaded, facts_inserted, duplicates)
+                 VALUES ('b', 'old.csv', 'e', 'loaded', 0, 0, 0);
+             INSERT INTO load_ledger (bucket, object_key, etag, status, attempts)
+                 VALUES ('file', 'bad.csv', NULL, 'failed', 2), ('file', 'bad.csv', NULL, 'failed', 3);",
+            row("OLD-1", "2024-01-01", 1, 1, 1, "Old")
+        ))
+        .await
+        .expect("old data");
+    // This loader refuses the old schema, and says what to do.
+    let mut loader = lib_loader(&db, None, test_options());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("new.csv");
+    std::fs::write(
+        &file,
+        format!("{HEADER}NEW-1,2024-01-02,10:00:00,5.00,Cash,1,New,Akron- OH,7,Tea,Food,2.50,1,5,40,F,Gold\n"),
+    )
+    .expect("write");
+    let err = loader
+        .load(&Source::File(file.clone()), None)
+        .await
+        .expect_err("old schema");
+    assert!(err.to_string().contains("run `loader init`"), "{err}");
+    assert!(err.to_string().contains("version 1"), "{err}");
+
+    loader::schema::init(&admin).await.expect("upgrade");
+    loader::schema::init(&admin).await.expect("and again");
+    assert_eq!(
+        count(&admin, "SELECT version::bigint FROM loader_schema").await,
+        2
+    );
+    assert_eq!(
+        count(&admin, "SELECT count(*) FROM facts").await,
+        1,
+        "data kept"
+    );
+    assert_eq!(
+        count(
+            &admin,
+            "SELECT count(*) FROM load_ledger WHERE status = 'loaded'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &admin,
+            "SELECT attempts::bigint FROM load_ledger WHERE object_key = 'bad.csv'"
+        )
+        .await,
+        5,
+        "repeated failures folded into one row"
+    );
+    let mut loader = lib_loader(&db, None, test_options());
+    let report = loader
+        .load(&Source::File(file), None)
+        .await
+        .expect("loads after the upgrade");
+    assert_eq!(report.outcome, Outcome::Loaded);
+    assert_eq!(count(&admin, "SELECT count(*) FROM facts").await, 2);
+    assert_verified(&admin).await;
+}
