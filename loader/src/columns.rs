@@ -21,20 +21,6 @@ pub enum ColumnType {
     Int4,
 }
 
-impl ColumnType {
-    /// The PostgreSQL type name, for messages and docs.
-    pub fn sql_name(self) -> &'static str {
-        match self {
-            ColumnType::Text => "text",
-            ColumnType::Date => "date",
-            ColumnType::Time => "time",
-            ColumnType::Money => "numeric(15,2)",
-            ColumnType::Int2 => "smallint",
-            ColumnType::Int4 => "integer",
-        }
-    }
-}
-
 /// One staging column.
 #[derive(Clone, Copy, Debug)]
 pub struct Column {
@@ -79,28 +65,6 @@ pub const COLUMNS: [Column; NCOLUMNS] = {
         col("customer_membership", Text, true),
     ]
 };
-
-/// The position of the staging column `name` in [`COLUMNS`]; the position of
-/// `load_id` in a loader row is [`NCOLUMNS`]. For constants: a name that is
-/// not a column fails the build.
-pub const fn position(name: &str) -> usize {
-    let mut i = 0;
-    while i < NCOLUMNS {
-        let column = COLUMNS[i].name.as_bytes();
-        let wanted = name.as_bytes();
-        if column.len() == wanted.len() {
-            let mut k = 0;
-            while k < column.len() && column[k] == wanted[k] {
-                k += 1;
-            }
-            if k == column.len() {
-                return i;
-            }
-        }
-        i += 1;
-    }
-    panic!("not a staging column")
-}
 
 /// The staging table's name.
 pub const STAGING_TABLE: &str = "staging_table";

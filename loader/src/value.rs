@@ -311,6 +311,36 @@ mod tests {
         assert_eq!(parse_time(b"noon"), Err(ValueFault::TimeSyntax));
     }
 
+    /// Cases cargo-mutants showed untested (TESTING.md): each line fails
+    /// under one of the mutants it reported.
+    #[test]
+    fn edges_found_by_mutation_testing() {
+        // ':' is the byte after '9'.
+        assert_eq!(parse_int4(b"1:"), Err(ValueFault::IntegerSyntax));
+        assert_eq!(parse_date(b"2023-0:-01"), Err(ValueFault::DateSyntax));
+        assert_eq!(parse_date(b"2023-01/01"), Err(ValueFault::DateSyntax));
+        // 30-day months, and the century rules of leap years.
+        assert_eq!(parse_date(b"2023-04-30"), Ok(8520));
+        assert_eq!(parse_date(b"2023-04-31"), Err(ValueFault::DateOutOfRange));
+        assert_eq!(parse_date(b"2023-11-31"), Err(ValueFault::DateOutOfRange));
+        assert_eq!(parse_date(b"1900-02-29"), Err(ValueFault::DateOutOfRange));
+        assert_eq!(parse_date(b"2000-02-29"), Ok(59));
+        // Separators and fractions of times.
+        assert_eq!(parse_time(b"12-00:00"), Err(ValueFault::TimeSyntax));
+        assert_eq!(parse_time(b"12:00-00"), Err(ValueFault::TimeSyntax));
+        assert_eq!(parse_time(b"12:00:00-5"), Err(ValueFault::TimeSyntax));
+        assert_eq!(parse_time(b"12:00-00.5"), Err(ValueFault::TimeSyntax));
+        assert_eq!(parse_time(b"00:00:01.25"), Ok(1_250_000));
+        // The last valid values of each field, and the first invalid minute.
+        assert_eq!(
+            parse_time(b"23:59:59"),
+            Ok(((23 * 60 + 59) * 60 + 59) * 1_000_000)
+        );
+        assert_eq!(parse_time(b"00:60:00"), Err(ValueFault::TimeOutOfRange));
+        assert_eq!(parse_time(b"00:00:60"), Err(ValueFault::TimeOutOfRange));
+        assert_eq!(parse_int2(b"+7"), Ok(7));
+    }
+
     #[test]
     fn money() {
         assert_eq!(parse_money(b"20.00"), Ok(2000));
