@@ -174,11 +174,10 @@ pub async fn stream_into(
         loop {
             input.clear();
             input.reserve(READ_CHUNK);
-            let n = reader.read_buf(&mut input).await.map_err(|e| Error::Read {
-                object: shown.clone(),
-                message: e.to_string(),
-                retryable: read_retryable,
-            })?;
+            let n = reader
+                .read_buf(&mut input)
+                .await
+                .map_err(|e| crate::source::read_error(&shown, e, read_retryable))?;
             if n == 0 {
                 break;
             }

@@ -43,6 +43,10 @@ pub struct LoadOptions {
     pub deadline_margin: Duration,
     /// Hard stop for the whole load, retries included (Lambda's deadline).
     pub deadline: Option<Instant>,
+    /// Required header columns, aliases, plausible dates (issue 16).
+    pub contract: crate::contract::Contract,
+    /// Decompression bounds (issue 16).
+    pub read: source::ReadOptions,
 }
 
 impl Default for LoadOptions {
@@ -57,6 +61,8 @@ impl Default for LoadOptions {
             backoff: Duration::from_millis(250),
             deadline_margin: Duration::from_secs(5),
             deadline: None,
+            contract: Default::default(),
+            read: Default::default(),
         }
     }
 }
@@ -241,7 +247,11 @@ impl Loader {
             }
             let delay = backoff(self.options.backoff, attempt);
             let time_left = stop_at.is_none_or(|at| Instant::now() + delay < at);
-            if error.is_retryable() && attempt < self.options.max_attempts && time_left {
+            if error.is_retryable()
+                && attempt < self.options.max_attempts
+                && time_left
+                && source.can_retry()
+            {
                 tracing::warn!(object = %shown, attempt, error = %error, retry_in_ms = delay.as_millis() as u64, "load failed; retrying");
                 tokio::time::sleep(delay).await;
                 continue;
@@ -377,6 +387,7 @@ impl Loader {
                     version,
                     &shown,
                     progress.cloned(),
+                    &options.read,
                 )
                 .await?
                 {
@@ -389,7 +400,7 @@ impl Loader {
                     }
                 }
             }
-            _ => source::open_local(source, progress.cloned()).await?,
+            _ => source::open_local(source, progress.cloned(), &options.read).await?,
         };
         let is_s3 = matches!(source, Source::S3 { .. });
         let raw_bytes = opened.raw_bytes.clone();
@@ -417,6 +428,7 @@ impl Loader {
             load_id: Some(load_id),
             max_rejects: options.max_rejects,
             max_record_bytes: options.max_record_bytes,
+            contract: options.contract.clone(),
         };
         let budget = defer.then_some(options.candidate_budget);
         let streamed = stream_into(

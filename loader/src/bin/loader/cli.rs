@@ -9,6 +9,8 @@ use clap::Args;
 
 use loader::{schema, Db, DbConfig};
 
+use crate::out::say;
+
 /// Logs go to stderr: human-readable on a terminal, JSON otherwise.
 /// `RUST_LOG` overrides the level (default: warnings and errors).
 pub fn init_tracing() {
@@ -70,7 +72,7 @@ pub async fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
             .await
             .context("applying sql/roles.sql")?;
     }
-    println!("schema ready on {target}");
+    say!("schema ready on {target}");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -95,14 +97,14 @@ pub fn print_checks(checks: &[schema::Check]) -> bool {
     let width = checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
     for c in checks {
         let mark = if c.ok { "ok    " } else { "FAILED" };
-        println!("{mark}  {:width$}  {}", c.name, c.detail);
+        say!("{mark}  {:width$}  {}", c.name, c.detail);
     }
     let failed = checks.iter().filter(|c| !c.ok).count();
     if failed == 0 {
-        println!("verify: all {} checks passed", checks.len());
+        say!("verify: all {} checks passed", checks.len());
         true
     } else {
-        println!("verify: {failed} checks FAILED");
+        say!("verify: {failed} checks FAILED");
         false
     }
 }
@@ -137,7 +139,7 @@ pub async fn prune(args: PruneArgs) -> anyhow::Result<ExitCode> {
         .map(|r| r.get(0))
         .collect();
     if args.dry_run {
-        println!("would prune the staged rows of {} loads", loads.len());
+        say!("would prune the staged rows of {} loads", loads.len());
         return Ok(ExitCode::SUCCESS);
     }
     let mut rows = 0u64;
@@ -156,7 +158,7 @@ pub async fn prune(args: PruneArgs) -> anyhow::Result<ExitCode> {
         .await?;
         tx.commit().await?;
     }
-    println!("pruned {rows} staged rows of {} loads", loads.len());
+    say!("pruned {rows} staged rows of {} loads", loads.len());
     Ok(ExitCode::SUCCESS)
 }
 
