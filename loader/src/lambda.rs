@@ -6,6 +6,7 @@
 //! | `PGSSLMODE`, `PGSSLROOTCERT` | TLS (`verify-full` with the RDS CA bundle in production) | `prefer` |
 //! | `DATABASE_SECRET_ARN` | Secrets Manager secret with `username`, `password` (and optionally `host`, `port`, `dbname`) | none |
 //! | `DATABASE_IAM_AUTH` | `true`: authenticate with RDS IAM tokens | `false` |
+//! | `DATABASE_ALLOW_UNVERIFIED_TLS` | `true`: send the secret's password or IAM tokens even when `sslmode` is not `verify-full`/`verify-ca` | `false` |
 //! | `MAX_REJECTS` | bad rows set aside per object before it fails | `0` |
 //! | `WORK_MEM` | `work_mem` of each load transaction; `auto`: 3x the object's size, 64MB..1GB | `auto` |
 //! | `DIMENSION_MEMORY_MB` | memory for the dimension candidates gathered while encoding; past it (or 0) the server takes the dimensions from the whole batch | `48` |
@@ -111,13 +112,19 @@ pub async fn handler_from_env() -> Result<Handler> {
         .await;
     let s3 = s3_client_from_config(&aws);
     let mut config = DbConfig::from_env()?;
+    let allow_unverified = env_parse("DATABASE_ALLOW_UNVERIFIED_TLS", false)?;
+    let iam_auth = env_parse("DATABASE_IAM_AUTH", false)?;
+    if iam_auth {
+        config.require_verified_tls("DATABASE_IAM_AUTH", allow_unverified)?;
+    }
     if let Some(arn) = env("DATABASE_SECRET_ARN") {
+        config.require_verified_tls("DATABASE_SECRET_ARN", allow_unverified)?;
         let client = aws_sdk_secretsmanager::Client::new(&aws);
         let secret = fetch_secret(&client, &arn).await?;
         apply_secret(&mut config, &secret)?;
     }
     let mut db = Db::new(config);
-    if env_parse("DATABASE_IAM_AUTH", false)? {
+    if iam_auth {
         let region = aws
             .region()
             .map(|r| r.to_string())

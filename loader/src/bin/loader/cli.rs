@@ -1,6 +1,6 @@
 //! The small subcommands (init, verify, prune) and what all commands share.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -29,7 +29,9 @@ pub fn init_tracing() {
 /// Where the database is; shared by every subcommand.
 #[derive(Args, Clone, Debug)]
 pub struct DbArgs {
-    /// postgres:// URL (default: DATABASE_URL, else libpq's PG* variables).
+    /// A postgres:// URL or libpq key=value string (default: DATABASE_URL,
+    /// else libpq's PG* variables). A password given here is visible to
+    /// every user of the machine (ps): prefer DATABASE_URL or PGPASSWORD.
     #[arg(long, value_name = "URL", hide_env_values = true)]
     pub database_url: Option<String>,
 }
@@ -38,7 +40,17 @@ impl DbArgs {
     /// The settings: the flag, else the environment.
     pub fn config(&self) -> anyhow::Result<DbConfig> {
         Ok(match &self.database_url {
-            Some(url) => DbConfig::from_url(url)?,
+            Some(url) => {
+                let config = DbConfig::from_url(url)?;
+                if config.has_password() {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "warning: the password in --database-url is visible to other users of \
+                         this machine (ps, /proc); give it in DATABASE_URL or PGPASSWORD instead"
+                    );
+                }
+                config
+            }
             None => DbConfig::from_env()?,
         })
     }
