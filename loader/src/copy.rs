@@ -166,11 +166,10 @@ pub async fn stream_into(
         loop {
             input.clear();
             input.reserve(READ_CHUNK);
-            let n = reader.read_buf(&mut input).await.map_err(|e| Error::Read {
-                object: shown.clone(),
-                message: e.to_string(),
-                retryable: false,
-            })?;
+            let n = reader
+                .read_buf(&mut input)
+                .await
+                .map_err(|e| crate::source::read_error(&shown, e, false))?;
             if n == 0 {
                 break;
             }

@@ -40,7 +40,8 @@
 use bytes::{BufMut, BytesMut};
 use csv_core::{ReadRecordResult, Reader};
 
-use crate::columns::{column_index, ColumnType, COLUMNS, NCOLUMNS};
+use crate::columns::{ColumnType, COLUMNS, NCOLUMNS};
+use crate::contract::Contract;
 use crate::value::{self, ValueFault};
 
 /// The COPY wire format the encoder writes.
@@ -76,7 +77,10 @@ pub struct EncodeOptions {
     pub max_rejects: u64,
     /// A record whose unescaped fields are longer than this is a bad row.
     /// Bounds memory: no staging column legitimately holds megabytes.
+    /// With `max_rejects` 0 it fails the object as soon as it is passed.
     pub max_record_bytes: usize,
+    /// Which header columns are required, their aliases, plausible dates.
+    pub contract: Contract,
 }
 
 /// Chosen generously above any real retail row (a few hundred bytes) while
@@ -93,6 +97,7 @@ impl Default for EncodeOptions {
             load_id: None,
             max_rejects: 0,
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
+            contract: Contract::default(),
         }
     }
 }
@@ -137,6 +142,9 @@ pub enum EncodeFault {
     Row(Reject),
     /// More bad rows than `max_rejects`; the last one is given.
     TooManyRejects { max: u64, last: Reject },
+    /// The bytes cannot be read as CSV at all: a decompression limit, an
+    /// undecodable byte sequence.
+    Input(String),
 }
 
 impl std::fmt::Display for EncodeFault {
@@ -144,6 +152,7 @@ impl std::fmt::Display for EncodeFault {
         match self {
             EncodeFault::Header(why) => write!(f, "line 1 (header): {why}"),
             EncodeFault::Empty => write!(f, "empty object: no header row"),
+            EncodeFault::Input(why) => write!(f, "{why}"),
             EncodeFault::Row(r) => write!(f, "{r}"),
             EncodeFault::TooManyRejects { max, last } => {
                 write!(
@@ -222,6 +231,9 @@ pub struct Encoder {
     mapping: [usize; NCOLUMNS],
     /// Fields per row, from the header; 0 until the header is read.
     width: usize,
+    /// The plausible transaction dates (days since 2000-01-01, inclusive),
+    /// fixed when the encoder is made: the load's time.
+    dates: DateBounds,
     started: bool,
     finished: bool,
     summary: Summary,
@@ -230,7 +242,9 @@ pub struct Encoder {
 impl Encoder {
     /// A new encoder for one object.
     pub fn new(opts: EncodeOptions) -> Self {
+        let (first, last) = opts.contract.dates.bounds(std::time::SystemTime::now());
         Encoder {
+            dates: DateBounds { first, last },
             reader: Reader::new(),
             record: vec![0; 64 * 1024],
             ends: vec![0; MAX_HEADER_FIELDS + 1],
@@ -534,7 +548,7 @@ impl Encoder {
     ) -> Result<bool, EncodeFault> {
         match res {
             ReadRecordResult::InputEmpty => {}
-            ReadRecordResult::OutputFull => self.grow_record(),
+            ReadRecordResult::OutputFull => self.grow_record()?,
             ReadRecordResult::OutputEndsFull => {
                 // Keep counting fields without keeping their offsets.
                 self.extra_fields += self.ends_len;
@@ -553,10 +567,26 @@ impl Encoder {
         Ok(false)
     }
 
-    fn grow_record(&mut self) {
+    fn grow_record(&mut self) -> Result<(), EncodeFault> {
         if self.record.len() < self.opts.max_record_bytes {
             let new_len = (self.record.len() * 2).min(self.opts.max_record_bytes.max(1));
             self.record.resize(new_len.max(self.record.len() + 1), 0);
+        } else if self.width != 0 && self.opts.max_rejects == 0 {
+            // No rejects allowed: the object fails here, instead of after
+            // reading the rest of a record that may never end (a
+            // decompression bomb of zeros is one endless record).
+            self.dropped_newlines += count_newlines(&self.record[..self.rec_len]);
+            self.rec_len = 0;
+            return Err(EncodeFault::Row(Reject {
+                line: self.record_line(false),
+                column: None,
+                reason: format!(
+                    "record longer than {} bytes (stopped reading it there)",
+                    self.opts.max_record_bytes
+                ),
+                value: None,
+                raw: String::new(),
+            }));
         } else {
             // Too long: drop what we have and consume the rest of the record.
             // Field offsets keep growing past the buffer; they are never used.
@@ -564,6 +594,7 @@ impl Encoder {
             self.dropped_newlines += count_newlines(&self.record[..self.rec_len]);
             self.rec_len = 0;
         }
+        Ok(())
     }
 
     fn reset_record(&mut self) {
@@ -684,21 +715,27 @@ impl Encoder {
         let mut duplicate = Vec::new();
         for i in 0..n {
             let name = self.field(i);
-            match column_index(name) {
+            match self.opts.contract.header.column_for(name) {
                 Some(c) if self.mapping[c] != NO_FIELD => duplicate.push(show_value(name)),
                 Some(c) => self.mapping[c] = i,
                 None => unknown.push(show_value(name)),
             }
         }
+        let contract = &self.opts.contract.header;
         let missing: Vec<&str> = COLUMNS
             .iter()
             .zip(self.mapping)
-            .filter(|(c, f)| !c.nullable && *f == NO_FIELD)
-            .map(|(c, _)| c.name)
+            .enumerate()
+            .filter(|(i, (_, f))| *f == NO_FIELD && !contract.is_optional(*i))
+            .map(|(_, (c, _))| c.name)
             .collect();
         let mut problems = Vec::new();
         if !missing.is_empty() {
-            problems.push(format!("missing required columns: {}", missing.join(", ")));
+            problems.push(format!(
+                "missing columns: {} (a column may be absent only when declared with \
+                 --optional-columns, or named otherwise through --column-alias)",
+                missing.join(", ")
+            ));
         }
         if !unknown.is_empty() {
             problems.push(format!("unknown columns: {}", unknown.join(", ")));
@@ -773,9 +810,9 @@ impl Encoder {
                 continue;
             }
             let written = if binary {
-                write_binary(column.ty, field, rest, plain, out)
+                write_binary(column.ty, field, rest, plain, self.dates, out)
             } else {
-                write_text(column.ty, field, rest, plain, out)
+                write_text(column.ty, field, rest, plain, self.dates, out)
             };
             written.map_err(|fault| (col, fault))?;
         }
@@ -926,6 +963,26 @@ fn special_mask_swar(low: u64, high: u64) -> u32 {
     pack(low) | pack(high) << 8
 }
 
+/// The plausible dates of a load, days since 2000-01-01, both included.
+#[derive(Clone, Copy, Debug)]
+struct DateBounds {
+    first: i32,
+    last: i32,
+}
+
+impl DateBounds {
+    #[inline]
+    fn check(self, days: i32) -> Result<i32, ValueFault> {
+        if days > self.last {
+            Err(ValueFault::DateTooLate)
+        } else if days < self.first {
+            Err(ValueFault::DateTooEarly)
+        } else {
+            Ok(days)
+        }
+    }
+}
+
 /// Fields up to this long are copied as one fixed-size block.
 const WIDE_COPY: usize = 32;
 
@@ -961,6 +1018,7 @@ fn write_binary(
     field: &[u8],
     rest: &[u8],
     plain: bool,
+    dates: DateBounds,
     out: &mut BytesMut,
 ) -> Result<(), ValueFault> {
     match ty {
@@ -972,7 +1030,7 @@ fn write_binary(
             put_field(out, field, rest);
         }
         ColumnType::Date => {
-            let days = value::parse_date(field)?;
+            let days = dates.check(value::parse_date(field)?)?;
             out.put_i32(4);
             out.put_i32(days);
         }
@@ -1042,6 +1100,7 @@ fn write_text(
     field: &[u8],
     rest: &[u8],
     plain: bool,
+    dates: DateBounds,
     out: &mut BytesMut,
 ) -> Result<(), ValueFault> {
     match ty {
@@ -1052,7 +1111,7 @@ fn write_text(
             push_escaped(out, field, rest);
         }
         ColumnType::Date => {
-            value::parse_date(field)?;
+            dates.check(value::parse_date(field)?)?;
             out.extend_from_slice(field.trim_ascii());
         }
         ColumnType::Time => {

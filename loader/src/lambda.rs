@@ -6,22 +6,30 @@
 //! | `PGSSLMODE`, `PGSSLROOTCERT` | TLS (`verify-full` with the RDS CA bundle in production) | `prefer` |
 //! | `DATABASE_SECRET_ARN` | Secrets Manager secret with `username`, `password` (and optionally `host`, `port`, `dbname`) | none |
 //! | `DATABASE_IAM_AUTH` | `true`: authenticate with RDS IAM tokens | `false` |
+//! | `DATABASE_ALLOW_UNVERIFIED_TLS` | `true`: send the secret's password or IAM tokens even when `sslmode` is not `verify-full`/`verify-ca` | `false` |
 //! | `MAX_REJECTS` | bad rows set aside per object before it fails | `0` |
 //! | `WORK_MEM` | `work_mem` of each load transaction; `auto`: 3x the object's size, 64MB..1GB | `auto` |
 //! | `COPY_FORMAT` | `binary` or `text` | `binary` |
 //! | `MAX_ATTEMPTS` | tries per object for retryable errors | `3` |
 //! | `DEADLINE_MARGIN_MS` | stop a load this long before the invocation's deadline | `10000` |
+//! | `OPTIONAL_COLUMNS` | staging columns a header may leave out, comma-separated (customer columns only) | none |
+//! | `COLUMN_ALIASES` | `Producer Name=staging_column` aliases, separated by `;` | none |
+//! | `MAX_DATE_AHEAD` | a row dated later than the load's time plus this is a bad row (`1d`, `36h`) | `1d` |
+//! | `MIN_DATE` | a row dated before this is a bad row | `1900-01-01` |
+//! | `MAX_EXPANSION_RATIO` | a gzip/zstd object fails past this expansion (after 64 MiB) | `100` |
+//! | `MAX_EXPANDED_BYTES` | a gzip/zstd object fails past this many expanded bytes | none |
 //! | `AWS_ENDPOINT_URL` | a non-AWS S3 endpoint (path-style addressing) | AWS |
 
 use std::time::Duration;
 
 use crate::auth::{apply_secret, fetch_secret, IamAuth};
+use crate::contract::{Contract, DEFAULT_DATE_AHEAD, DEFAULT_MIN_DATE};
 use crate::db::{Db, DbConfig};
 use crate::encode::CopyFormat;
 use crate::error::{Error, Result};
 use crate::handler::Handler;
 use crate::load::{LoadOptions, Loader};
-use crate::source::s3_client_from_config;
+use crate::source::{s3_client_from_config, ReadOptions, DEFAULT_MAX_EXPANSION_RATIO};
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name)
@@ -53,7 +61,33 @@ pub fn options_from_env() -> Result<LoadOptions> {
             )))
         }
     };
+    let list = |name: &str, separator: char| -> Vec<String> {
+        env(name)
+            .map(|v| v.split(separator).map(str::to_string).collect())
+            .unwrap_or_default()
+    };
+    let ahead = match env("MAX_DATE_AHEAD") {
+        None => DEFAULT_DATE_AHEAD,
+        Some(v) => humantime::parse_duration(&v)
+            .map_err(|e| Error::Config(format!("MAX_DATE_AHEAD={v:?}: {e}")))?,
+    };
+    let contract = Contract::from_settings(
+        &list("OPTIONAL_COLUMNS", ','),
+        &list("COLUMN_ALIASES", ';'),
+        None,
+        ahead,
+        env("MIN_DATE").as_deref().unwrap_or(DEFAULT_MIN_DATE),
+    )?;
+    let read = ReadOptions {
+        max_expansion_ratio: env_parse("MAX_EXPANSION_RATIO", DEFAULT_MAX_EXPANSION_RATIO)?.max(1),
+        max_expanded_bytes: match env("MAX_EXPANDED_BYTES") {
+            None => None,
+            Some(_) => Some(env_parse("MAX_EXPANDED_BYTES", 0u64)?),
+        },
+    };
     Ok(LoadOptions {
+        contract,
+        read,
         format,
         max_rejects: env_parse("MAX_REJECTS", 0u64)?,
         work_mem: env("WORK_MEM").unwrap_or_else(|| "auto".into()),
@@ -75,13 +109,19 @@ pub async fn handler_from_env() -> Result<Handler> {
         .await;
     let s3 = s3_client_from_config(&aws);
     let mut config = DbConfig::from_env()?;
+    let allow_unverified = env_parse("DATABASE_ALLOW_UNVERIFIED_TLS", false)?;
+    let iam_auth = env_parse("DATABASE_IAM_AUTH", false)?;
+    if iam_auth {
+        config.require_verified_tls("DATABASE_IAM_AUTH", allow_unverified)?;
+    }
     if let Some(arn) = env("DATABASE_SECRET_ARN") {
+        config.require_verified_tls("DATABASE_SECRET_ARN", allow_unverified)?;
         let client = aws_sdk_secretsmanager::Client::new(&aws);
         let secret = fetch_secret(&client, &arn).await?;
         apply_secret(&mut config, &secret)?;
     }
     let mut db = Db::new(config);
-    if env_parse("DATABASE_IAM_AUTH", false)? {
+    if iam_auth {
         let region = aws
             .region()
             .map(|r| r.to_string())

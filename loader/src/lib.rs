@@ -23,6 +23,7 @@
 pub mod alloc;
 pub mod auth;
 pub mod columns;
+pub mod contract;
 pub mod copy;
 pub mod db;
 pub mod decode;
@@ -37,8 +38,9 @@ pub mod schema;
 pub mod source;
 pub mod value;
 
+pub use contract::{Contract, DateWindow, HeaderContract};
 pub use db::{Db, DbConfig, SslMode};
 pub use encode::{CopyFormat, EncodeFault, EncodeOptions, Encoder, Reject, Summary};
 pub use error::{Error, Result};
 pub use load::{LoadOptions, LoadReport, Loader, Outcome};
-pub use source::{ByteCounter, Source};
+pub use source::{ByteCounter, ReadOptions, Source};

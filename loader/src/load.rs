@@ -40,6 +40,10 @@ pub struct LoadOptions {
     pub deadline_margin: Duration,
     /// Hard stop for the whole load, retries included (Lambda's deadline).
     pub deadline: Option<Instant>,
+    /// Required header columns, aliases, plausible dates (issue 16).
+    pub contract: crate::contract::Contract,
+    /// Decompression bounds (issue 16).
+    pub read: source::ReadOptions,
 }
 
 impl Default for LoadOptions {
@@ -53,6 +57,8 @@ impl Default for LoadOptions {
             backoff: Duration::from_millis(250),
             deadline_margin: Duration::from_secs(5),
             deadline: None,
+            contract: Default::default(),
+            read: Default::default(),
         }
     }
 }
@@ -269,7 +275,11 @@ impl Loader {
             }
             let delay = backoff(self.options.backoff, attempt);
             let time_left = stop_at.is_none_or(|at| Instant::now() + delay < at);
-            if error.is_retryable() && attempt < self.options.max_attempts && time_left {
+            if error.is_retryable()
+                && attempt < self.options.max_attempts
+                && time_left
+                && source.can_retry()
+            {
                 tracing::warn!(object = %shown, attempt, error = %error, retry_in_ms = delay.as_millis() as u64, "load failed; retrying");
                 tokio::time::sleep(delay).await;
                 continue;
@@ -338,7 +348,8 @@ impl Loader {
                 return Ok(LoadReport::empty(&shown, Outcome::Skipped, Some(load_id)));
             }
         };
-        let Some(opened) = open(source, s3.as_ref(), known.id(), progress, &shown).await? else {
+        let Some(opened) = open(source, s3.as_ref(), known.id(), progress, options, &shown).await?
+        else {
             return Ok(LoadReport::empty(&shown, Outcome::Superseded, None));
         };
         let staged = stage(&tx, opened, options, load_id, source, &shown).await?;
@@ -462,6 +473,7 @@ async fn open(
     s3: Option<&aws_sdk_s3::Client>,
     id: &ObjectId,
     progress: Option<&ByteCounter>,
+    options: &LoadOptions,
     shown: &str,
 ) -> Result<Option<Opened>> {
     let Source::S3 {
@@ -471,14 +483,25 @@ async fn open(
         ..
     } = source
     else {
-        return source::open_local(source, progress.cloned())
+        return source::open_local(source, progress.cloned(), &options.read)
             .await
             .map(Some);
     };
     let client = s3.ok_or_else(|| Error::Config("S3 source given but no S3 client".into()))?;
     let etag = id.etag.as_deref().unwrap_or_default();
     let version = id.version_id.as_deref();
-    match source::open_s3(client, bucket, key, etag, version, shown, progress.cloned()).await? {
+    let opened = source::open_s3(
+        client,
+        bucket,
+        key,
+        etag,
+        version,
+        shown,
+        progress.cloned(),
+        &options.read,
+    )
+    .await?;
+    match opened {
         S3Open::Opened(mut opened) => {
             opened.size = opened.size.or(*event_size);
             Ok(Some(opened))
@@ -520,6 +543,7 @@ async fn stage(
         load_id: Some(load_id),
         max_rejects: options.max_rejects,
         max_record_bytes: options.max_record_bytes,
+        contract: options.contract.clone(),
     };
     let streamed = match stream_into(&mut sink, opened.reader, encode, shown).await {
         // A read error after the whole body arrived is the content's fault

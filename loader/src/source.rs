@@ -1,5 +1,7 @@
 //! Byte sources: an S3 object streamed through GetObject, a local file,
-//! stdin; gzip recognised by its magic bytes and decompressed on the fly.
+//! stdin; gzip and zstd recognised by their magic bytes and decompressed on
+//! the fly, within [`ReadOptions`]' bounds (a small object that expands
+//! without end is refused early, not read for minutes).
 //!
 //! Nothing here buffers an object: each source is an `AsyncRead` the load
 //! pulls from in bounded chunks. A [`ByteCounter`] sits under any
@@ -13,11 +15,73 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use async_compression::tokio::bufread::GzipDecoder;
+use async_compression::tokio::bufread::{GzipDecoder, ZstdDecoder};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use tokio::io::{AsyncRead, AsyncReadExt, BufReader, ReadBuf};
 
+use crate::encode::EncodeFault;
 use crate::error::{Error, Result};
+
+/// How an object's bytes are read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// A compressed object fails once it has expanded to more than this
+    /// many times the compressed bytes read so far (past the first
+    /// [`EXPANSION_SLACK`] bytes).
+    pub max_expansion_ratio: u64,
+    /// A compressed object fails once it has expanded past this many bytes.
+    pub max_expanded_bytes: Option<u64>,
+}
+
+/// Retail CSV shrinks ~6x under gzip and ~10x under zstd; highly repetitive
+/// files a few times more. A run of zeros: ~1000x (gzip), far more (zstd).
+pub const DEFAULT_MAX_EXPANSION_RATIO: u64 = 100;
+
+/// Expanded bytes always allowed before the ratio is checked, so a small
+/// object's header and first buffers never trip it.
+pub const EXPANSION_SLACK: u64 = 64 << 20;
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            max_expansion_ratio: DEFAULT_MAX_EXPANSION_RATIO,
+            max_expanded_bytes: None,
+        }
+    }
+}
+
+/// Why an object's bytes cannot be read as CSV, carried through
+/// `std::io::Error` from the reader layers to [`read_error`].
+#[derive(Debug)]
+struct InputFault(String);
+
+impl std::fmt::Display for InputFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InputFault {}
+
+/// Maps a read failure of an opened object: bad content (a decompression
+/// bomb) is [`Error::Data`], never retried; anything else is
+/// [`Error::Read`], retryable per `retryable`.
+pub fn read_error(object: &str, e: std::io::Error, retryable: bool) -> Error {
+    if let Some(fault) = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<InputFault>())
+    {
+        return Error::Data {
+            object: object.to_string(),
+            fault: Box::new(EncodeFault::Input(fault.0.clone())),
+        };
+    }
+    Error::Read {
+        object: object.to_string(),
+        message: e.to_string(),
+        retryable,
+    }
+}
 
 /// Where an object's bytes come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,7 +101,8 @@ pub enum Source {
     },
     /// A local file.
     File(PathBuf),
-    /// Standard input, with a name for the ledger and messages.
+    /// Standard input, with a name for the ledger and messages. It can be
+    /// read once: a load that consumed some of it is not retried.
     Stdin {
         /// Recorded as the object key (default `-`).
         name: String,
@@ -54,6 +119,13 @@ impl Source {
             version_id: None,
             size: None,
         }
+    }
+
+    /// Whether another attempt can read the object from its start: always,
+    /// except stdin once any of its bytes were consumed (a retry would read
+    /// from the middle and fail for the wrong reason).
+    pub fn can_retry(&self) -> bool {
+        !matches!(self, Source::Stdin { .. }) || STDIN_READ.load(Ordering::Relaxed) == 0
     }
 
     /// The (bucket, key) the ledger records: S3's own, or a pseudo-bucket
@@ -88,6 +160,26 @@ impl fmt::Display for Source {
             }
         }
         Ok(())
+    }
+}
+
+/// Bytes this process has read from stdin (see [`Source::can_retry`]).
+static STDIN_READ: AtomicU64 = AtomicU64::new(0);
+
+/// stdin, counting into `STDIN_READ`.
+struct Stdin(tokio::io::Stdin);
+
+impl AsyncRead for Stdin {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let res = Pin::new(&mut self.0).poll_read(cx, buf);
+        let n = buf.filled().len() - before;
+        STDIN_READ.fetch_add(n as u64, Ordering::Relaxed);
+        res
     }
 }
 
@@ -136,7 +228,7 @@ pub struct Opened {
     pub raw_bytes: ByteCounter,
     /// The object's size, when the source knows it.
     pub size: Option<u64>,
-    /// Whether the object turned out to be gzip.
+    /// Whether the object turned out to be compressed (gzip or zstd).
     pub gzip: bool,
 }
 
@@ -160,7 +252,7 @@ pub enum S3Open {
     Superseded,
 }
 
-/// Size of the buffered reads under the gzip decoder.
+/// Size of the buffered reads under the gzip and zstd decoders.
 const GZIP_READ_BUF: usize = 128 * 1024;
 
 /// Removes surrounding quotes: S3 events carry ETags bare, responses quoted.
@@ -187,8 +279,23 @@ pub async fn head_s3(
         .send()
         .await
         .map_err(|e| s3_error(shown, "HeadObject", e))?;
+    // Without an ETag every version of the key would have one identity in
+    // the ledger, and a new version would be skipped as loaded.
+    let etag = head
+        .e_tag()
+        .map(bare_etag)
+        .filter(|e| !e.is_empty())
+        .ok_or_else(|| Error::S3 {
+            object: shown.to_string(),
+            operation: "HeadObject",
+            message: "the response has no ETag, so this version of the object cannot be \
+                      told from another; is the endpoint S3-compatible?"
+                .into(),
+            status: None,
+            retryable: false,
+        })?;
     Ok(ObjectHead {
-        etag: head.e_tag().map(bare_etag).unwrap_or_default(),
+        etag,
         size: head.content_length().and_then(|n| u64::try_from(n).ok()),
         version_id: head.version_id().map(str::to_string),
     })
@@ -198,6 +305,9 @@ pub async fn head_s3(
 ///
 /// # Errors
 /// [`Error::S3`], retryable for 5xx, throttling and network failures.
+// One argument per thing the caller knows; a struct for them would only
+// move the list.
+#[allow(clippy::too_many_arguments)]
 pub async fn open_s3(
     client: &aws_sdk_s3::Client,
     bucket: &str,
@@ -206,6 +316,7 @@ pub async fn open_s3(
     version_id: Option<&str>,
     shown: &str,
     progress: Option<ByteCounter>,
+    read: &ReadOptions,
 ) -> Result<S3Open> {
     let response = client
         .get_object()
@@ -229,7 +340,7 @@ pub async fn open_s3(
     }
     let size = object.content_length().and_then(|n| u64::try_from(n).ok());
     let body = object.body.into_async_read();
-    let opened = wrap(Box::pin(body), size, shown, progress).await?;
+    let opened = wrap(Box::pin(body), size, shown, progress, read).await?;
     Ok(S3Open::Opened(opened))
 }
 
@@ -237,7 +348,11 @@ pub async fn open_s3(
 ///
 /// # Errors
 /// [`Error::Read`] when the file cannot be opened.
-pub async fn open_local(source: &Source, progress: Option<ByteCounter>) -> Result<Opened> {
+pub async fn open_local(
+    source: &Source,
+    progress: Option<ByteCounter>,
+    read: &ReadOptions,
+) -> Result<Opened> {
     let shown = source.to_string();
     match source {
         Source::File(path) => {
@@ -247,24 +362,41 @@ pub async fn open_local(source: &Source, progress: Option<ByteCounter>) -> Resul
                 retryable: false,
             })?;
             let size = file.metadata().await.ok().map(|m| m.len());
-            wrap(Box::pin(file), size, &shown, progress).await
+            wrap(Box::pin(file), size, &shown, progress, read).await
         }
-        Source::Stdin { .. } => wrap(Box::pin(tokio::io::stdin()), None, &shown, progress).await,
+        Source::Stdin { .. } => {
+            if !source.can_retry() {
+                return Err(Error::Read {
+                    object: shown,
+                    message: "stdin was partly read by an earlier attempt and cannot be read again"
+                        .into(),
+                    retryable: false,
+                });
+            }
+            let stdin = Box::pin(Stdin(tokio::io::stdin()));
+            wrap(stdin, None, &shown, progress, read).await
+        }
         Source::S3 { .. } => Err(Error::Config(format!(
             "{shown}: S3 objects are opened with open_s3"
         ))),
     }
 }
 
-/// Counts the raw bytes and puts a gzip decoder on top when the first two
-/// bytes are gzip's magic number.
+/// gzip's magic number.
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+/// A zstd frame's magic number (little-endian 0xFD2FB528).
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// Counts the raw bytes and puts a gzip or zstd decoder on top when the
+/// first bytes are its magic number, bounded by `read`.
 async fn wrap(
     mut raw: Pin<Box<dyn AsyncRead + Send>>,
     size: Option<u64>,
     shown: &str,
     progress: Option<ByteCounter>,
+    read: &ReadOptions,
 ) -> Result<Opened> {
-    let mut magic = [0u8; 2];
+    let mut magic = [0u8; 4];
     let mut have = 0;
     while have < magic.len() {
         let n = raw
@@ -280,27 +412,106 @@ async fn wrap(
         }
         have += n;
     }
-    let gzip = have == 2 && magic == [0x1f, 0x8b];
+    let gzip = have >= 2 && magic[..2] == GZIP_MAGIC;
+    let zstd = have == 4 && magic == ZSTD_MAGIC;
     let raw_bytes = ByteCounter::default();
     let counted = Counted {
         inner: std::io::Cursor::new(magic[..have].to_vec()).chain(raw),
         counter: raw_bytes.clone(),
         progress,
     };
-    let reader: Pin<Box<dyn AsyncRead + Send>> = if gzip {
+    let decoded: Pin<Box<dyn AsyncRead + Send>> = if gzip {
         let mut decoder = GzipDecoder::new(BufReader::with_capacity(GZIP_READ_BUF, counted));
         // `cat a.gz b.gz` is a valid gzip file of both.
         decoder.multiple_members(true);
         Box::pin(decoder)
+    } else if zstd {
+        let mut decoder = ZstdDecoder::new(BufReader::with_capacity(GZIP_READ_BUF, counted));
+        // Likewise concatenated zstd frames.
+        decoder.multiple_members(true);
+        Box::pin(decoder)
     } else {
-        Box::pin(counted)
+        return Ok(Opened {
+            reader: Box::pin(counted),
+            raw_bytes,
+            size,
+            gzip: false,
+        });
     };
+    let reader = Box::pin(Bounded {
+        inner: decoded,
+        raw: raw_bytes.clone(),
+        expanded: 0,
+        limits: read.clone(),
+        format: if gzip { "gzip" } else { "zstd" },
+    });
     Ok(Opened {
         reader,
         raw_bytes,
         size,
-        gzip,
+        gzip: true,
     })
+}
+
+/// A decompressed stream that fails once it expands past its limits.
+struct Bounded {
+    inner: Pin<Box<dyn AsyncRead + Send>>,
+    /// The compressed bytes read so far (read ahead of the decoder by at
+    /// most one buffer, which the slack covers).
+    raw: ByteCounter,
+    expanded: u64,
+    limits: ReadOptions,
+    format: &'static str,
+}
+
+impl Bounded {
+    fn check(&self) -> std::io::Result<()> {
+        let raw = self.raw.get();
+        let fault = if self
+            .limits
+            .max_expanded_bytes
+            .is_some_and(|max| self.expanded > max)
+        {
+            Some(format!(
+                "{} expanded past {} bytes (--max-expanded-bytes); the object is refused",
+                self.format, self.expanded
+            ))
+        } else if self.expanded > EXPANSION_SLACK
+            && self.expanded / raw.max(1) > self.limits.max_expansion_ratio
+        {
+            Some(format!(
+                "{} expanded to {} bytes from {} compressed bytes, more than \
+                 {}x (--max-expansion-ratio): refused as a decompression bomb",
+                self.format, self.expanded, raw, self.limits.max_expansion_ratio
+            ))
+        } else {
+            None
+        };
+        match fault {
+            Some(message) => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                InputFault(message),
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+impl AsyncRead for Bounded {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let res = self.inner.as_mut().poll_read(cx, buf);
+        let n = buf.filled().len() - before;
+        self.expanded += n as u64;
+        if n > 0 {
+            self.check()?;
+        }
+        res
+    }
 }
 
 fn http_status<E>(e: &SdkError<E, aws_smithy_runtime_api_shim::HttpResponse>) -> Option<u16> {

@@ -27,6 +27,10 @@ pub enum ValueFault {
     DateSyntax,
     /// `YYYY-MM-DD` form, but no such day (2023-02-30).
     DateOutOfRange,
+    /// Later than the load's time plus the window (`--max-date-ahead`).
+    DateTooLate,
+    /// Earlier than the floor (`--min-date`).
+    DateTooEarly,
     /// Not a time in `HH:MM[:SS[.ffffff]]` form.
     TimeSyntax,
     /// `HH:MM:SS` form, but no such time (24:61:00).
@@ -54,6 +58,12 @@ impl ValueFault {
             ValueFault::NulByte => "NUL byte in text",
             ValueFault::DateSyntax => "not a date (expected YYYY-MM-DD)",
             ValueFault::DateOutOfRange => "no such date",
+            ValueFault::DateTooLate => {
+                "implausible date: later than the load's time plus --max-date-ahead (default 1 day)"
+            }
+            ValueFault::DateTooEarly => {
+                "implausible date: earlier than --min-date (default 1900-01-01)"
+            }
             ValueFault::TimeSyntax => "not a time (expected HH:MM:SS)",
             ValueFault::TimeOutOfRange => "no such time of day",
             ValueFault::NumberSyntax => "not a decimal number",

@@ -119,14 +119,39 @@ fn header_maps_case_insensitively_in_any_order_after_a_bom() {
 }
 
 #[test]
-fn optional_customer_columns_may_be_absent() {
+fn customer_columns_may_be_absent_only_when_declared() {
     let header = HEADER.replace(
         ",Customer_ID,Customer_Age,Customer_Gender,Customer_Membership",
         "",
     );
     let line = "TXN000001,2024-03-01,17:58:00,20.00,Cash,7,S,L- X,12,P,C,10.00,2";
-    let rows = values(format!("{header}\n{line}").as_bytes());
-    assert_eq!(&rows[0][13..], &[None, None, None, None]);
+    let input = format!("{header}\n{line}");
+    match encode(input.as_bytes(), opts(CopyFormat::Binary)) {
+        Err(EncodeFault::Header(why)) => assert!(
+            why.starts_with(
+                "missing columns: customer_id, customer_age, customer_gender, customer_membership"
+            ),
+            "{why}"
+        ),
+        other => panic!("expected a header error, got {other:?}"),
+    }
+    let mut contract = loader::Contract::default();
+    contract
+        .header
+        .allow_missing(&[
+            "customer_id",
+            "customer_age",
+            "customer_gender",
+            "customer_membership",
+        ])
+        .expect("nullable columns");
+    let o = EncodeOptions {
+        contract,
+        ..opts(CopyFormat::Binary)
+    };
+    let (out, _) = encode(input.as_bytes(), o).expect("declared optional");
+    let rows = decode_binary(&out).expect("decodes");
+    assert_eq!(&rows[0].0[13..], &[None, None, None, None]);
 }
 
 fn header_error(header: &str) -> String {
@@ -139,10 +164,7 @@ fn header_error(header: &str) -> String {
 #[test]
 fn header_problems_are_named() {
     let missing = header_error(&HEADER.replace("Store_ID,", ""));
-    assert!(
-        missing.contains("missing required columns: store_id"),
-        "{missing}"
-    );
+    assert!(missing.contains("missing columns: store_id"), "{missing}");
     let unknown = header_error(&format!("{HEADER},Loyalty_Points"));
     assert!(
         unknown.contains("unknown columns: \"Loyalty_Points\""),

@@ -133,7 +133,8 @@ pub async fn run(pg: &LocalPostgres, file: &Path, rows: u64) -> Result<Vec<Step>
     };
     lap(&mut steps, &mut clock, "begin, work_mem, claim");
 
-    let opened = loader::source::open_local(&Source::File(file.to_path_buf()), None).await?;
+    let read = loader::ReadOptions::default();
+    let opened = loader::source::open_local(&Source::File(file.to_path_buf()), None, &read).await?;
     let mut sink = CopySink::start(&tx, CopyFormat::Binary, true, &name).await?;
     let options = EncodeOptions {
         format: CopyFormat::Binary,

@@ -1,6 +1,6 @@
 //! The small subcommands (init, verify, prune) and what all commands share.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -8,6 +8,8 @@ use anyhow::{bail, Context};
 use clap::Args;
 
 use loader::{schema, Db, DbConfig};
+
+use crate::out::say;
 
 /// Logs go to stderr: human-readable on a terminal, JSON otherwise.
 /// `RUST_LOG` overrides the level (default: warnings and errors).
@@ -27,7 +29,9 @@ pub fn init_tracing() {
 /// Where the database is; shared by every subcommand.
 #[derive(Args, Clone, Debug)]
 pub struct DbArgs {
-    /// postgres:// URL (default: DATABASE_URL, else libpq's PG* variables).
+    /// A postgres:// URL or libpq key=value string (default: DATABASE_URL,
+    /// else libpq's PG* variables). A password given here is visible to
+    /// every user of the machine (ps): prefer DATABASE_URL or PGPASSWORD.
     #[arg(long, value_name = "URL", hide_env_values = true)]
     pub database_url: Option<String>,
 }
@@ -36,7 +40,17 @@ impl DbArgs {
     /// The settings: the flag, else the environment.
     pub fn config(&self) -> anyhow::Result<DbConfig> {
         Ok(match &self.database_url {
-            Some(url) => DbConfig::from_url(url)?,
+            Some(url) => {
+                let config = DbConfig::from_url(url)?;
+                if config.has_password() {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "warning: the password in --database-url is visible to other users of \
+                         this machine (ps, /proc); give it in DATABASE_URL or PGPASSWORD instead"
+                    );
+                }
+                config
+            }
             None => DbConfig::from_env()?,
         })
     }
@@ -70,7 +84,7 @@ pub async fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
             .await
             .context("applying sql/roles.sql")?;
     }
-    println!("schema ready on {target}");
+    say!("schema ready on {target}");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -95,14 +109,14 @@ pub fn print_checks(checks: &[schema::Check]) -> bool {
     let width = checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
     for c in checks {
         let mark = if c.ok { "ok    " } else { "FAILED" };
-        println!("{mark}  {:width$}  {}", c.name, c.detail);
+        say!("{mark}  {:width$}  {}", c.name, c.detail);
     }
     let failed = checks.iter().filter(|c| !c.ok).count();
     if failed == 0 {
-        println!("verify: all {} checks passed", checks.len());
+        say!("verify: all {} checks passed", checks.len());
         true
     } else {
-        println!("verify: {failed} checks FAILED");
+        say!("verify: {failed} checks FAILED");
         false
     }
 }
@@ -137,7 +151,7 @@ pub async fn prune(args: PruneArgs) -> anyhow::Result<ExitCode> {
         .map(|r| r.get(0))
         .collect();
     if args.dry_run {
-        println!("would prune the staged rows of {} loads", loads.len());
+        say!("would prune the staged rows of {} loads", loads.len());
         return Ok(ExitCode::SUCCESS);
     }
     let mut rows = 0u64;
@@ -156,7 +170,7 @@ pub async fn prune(args: PruneArgs) -> anyhow::Result<ExitCode> {
         .await?;
         tx.commit().await?;
     }
-    println!("pruned {rows} staged rows of {} loads", loads.len());
+    say!("pruned {rows} staged rows of {} loads", loads.len());
     Ok(ExitCode::SUCCESS)
 }
 

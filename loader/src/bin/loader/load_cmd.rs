@@ -1,6 +1,7 @@
 //! `loader load`: expand the sources, load them on N connections, report.
 
 use std::collections::VecDeque;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -12,6 +13,8 @@ use clap::{Args, ValueEnum};
 use loader::{CopyFormat, Db, LoadOptions, LoadReport, Loader, Outcome, Source};
 
 use crate::cli::{self, DbArgs};
+use crate::input_args::InputArgs;
+use crate::out::say;
 use crate::progress::Progress;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -31,6 +34,8 @@ pub struct LoadArgs {
     sources: Vec<String>,
     #[command(flatten)]
     db: DbArgs,
+    #[command(flatten)]
+    input: InputArgs,
     /// Objects loaded at once, each on its own connection.
     #[arg(long, short = 'j', default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
     concurrency: u16,
@@ -55,7 +60,7 @@ pub struct LoadArgs {
     #[arg(long, default_value = "-")]
     stdin_name: String,
     /// Key or file-name endings loaded from prefixes and directories.
-    #[arg(long, value_delimiter = ',', default_value = ".csv,.csv.gz")]
+    #[arg(long, value_delimiter = ',', default_value = ".csv,.csv.gz,.csv.zst")]
     suffixes: Vec<String>,
     /// One JSON object per line instead of text (for scripts).
     #[arg(long)]
@@ -95,6 +100,8 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
         max_rejects: args.max_rejects,
         work_mem: args.work_mem.clone(),
         max_attempts: args.attempts,
+        contract: args.input.contract()?,
+        read: args.input.read(),
         ..LoadOptions::default()
     };
     let total = items.iter().map(|i| i.size).sum::<Option<u64>>();
@@ -145,7 +152,7 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
     }
     let elapsed = started.elapsed();
     if !args.json {
-        println!("{}", tally.summary(count, elapsed));
+        say!("{}", tally.summary(count, elapsed));
     }
     Ok(if tally.failed > 0 {
         ExitCode::FAILURE
@@ -292,15 +299,42 @@ fn wanted(name: &str, suffixes: &[String]) -> bool {
         .any(|s| lower.ends_with(&s.to_ascii_lowercase()))
 }
 
+/// The directory's regular files whose names end in one of `suffixes`;
+/// every other entry is named on stderr with why it was skipped.
 fn list_dir(dir: &Path, suffixes: &[String], items: &mut Vec<Item>) -> anyhow::Result<()> {
     let mut found = Vec::new();
+    let mut skipped = Vec::new();
     for entry in std::fs::read_dir(dir).with_context(|| format!("{}", dir.display()))? {
         let entry = entry?;
-        let meta = entry.metadata()?;
+        let path = entry.path();
+        // Not followed: a link may lead out of the directory, or to a file
+        // that is loaded under another name as well.
+        let kind = entry
+            .file_type()
+            .with_context(|| path.display().to_string())?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if meta.is_file() && wanted(&name, suffixes) {
-            found.push((entry.path(), meta.len()));
-        }
+        let why = if kind.is_symlink() {
+            "a symbolic link (not followed; name it to load its target)"
+        } else if kind.is_dir() {
+            "a directory (not searched; name it to load it)"
+        } else if !kind.is_file() {
+            "not a regular file"
+        } else if !wanted(&name, suffixes) {
+            "its name does not end in one of --suffixes"
+        } else {
+            let meta = entry
+                .metadata()
+                .with_context(|| path.display().to_string())?;
+            found.push((path, meta.len()));
+            continue;
+        };
+        skipped.push((path, why));
+    }
+    skipped.sort();
+    let mut stderr = std::io::stderr().lock();
+    for (path, why) in skipped {
+        // A closed stderr must not stop the load either.
+        let _ = writeln!(stderr, "skipped     {}  {why}", path.display());
     }
     found.sort();
     items.extend(found.into_iter().map(|(path, size)| Item {

@@ -1,0 +1,475 @@
+//! The input contract and the ways objects arrive (issue 16), each on real
+//! files through the real `loader` binary or `Loader` into a real database:
+//! the header contract (missing columns, optional columns, aliases), zstd,
+//! bounded decompression, plausible dates, stdin that is not retried from
+//! its middle, a closed stdout pipe, and what `load DIR` skips.
+
+mod support;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use generator::Spec;
+use loader::{Error, Outcome, Source};
+use support::*;
+
+/// The original 17-column header.
+const HEADER: &str = "Transaction_ID,Transaction_Date,Transaction_Time,Total_Amount,\
+Payment_Method,Store_ID,Store_Name,Store_Location,Product_ID,Product_Name,Product_Category,\
+Product_Price,Quantity_Sold,Customer_ID,Customer_Age,Customer_Gender,Customer_Membership";
+
+/// One good row with the given id and date, in the full header's order.
+fn row(id: &str, date: &str) -> String {
+    format!(
+        "{id},{date},17:58:00,20.00,Cash,7,Harbor Market,Springfield- IL,12,Widget,\
+         Electronics,10.00,2,9,33,Male,Gold"
+    )
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).expect("write");
+    path
+}
+
+fn run(cmd: &mut std::process::Command) -> (bool, String, String) {
+    let out = cmd.output().expect("run loader");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    (out.status.success(), stdout, stderr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn header_contract_names_missing_columns_and_takes_declared_optional_and_aliases() {
+    let (db, client) = fresh_db("contract").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The header without Customer_Membership (and its field in the row).
+    let no_membership = |id: &str| {
+        let header = HEADER.trim_end_matches(",Customer_Membership");
+        let row = row(id, "2024-03-01");
+        let row = row.trim_end_matches(",Gold").to_string();
+        format!("{header}\n{row}\n")
+    };
+    let missing = write(
+        dir.path(),
+        "missing.csv",
+        no_membership("HC0001").as_bytes(),
+    );
+
+    let (ok, stdout, _) = run(loader_cmd(&db, None).arg("load").arg(&missing));
+    assert!(!ok, "{stdout}");
+    assert!(
+        stdout.contains("line 1 (header): missing columns: customer_membership"),
+        "{stdout}"
+    );
+    assert_eq!(
+        count(&client, "SELECT count(*) FROM staging_table").await,
+        0
+    );
+
+    // Declared optional: loads, the membership NULL.
+    let (ok, stdout, stderr) = run(loader_cmd(&db, None)
+        .args(["load", "--optional-columns", "Customer_Membership"])
+        .arg(&missing));
+    assert!(ok, "{stdout}{stderr}");
+    assert_eq!(
+        count(
+            &client,
+            "SELECT count(*) FROM staging_table
+             WHERE transaction_id = 'HC0001' AND customer_membership IS NULL
+               AND customer_gender = 'Male'"
+        )
+        .await,
+        1
+    );
+    // A required column cannot be declared optional.
+    let (ok, _, stderr) = run(loader_cmd(&db, None)
+        .args(["load", "--optional-columns", "store_id"])
+        .arg(&missing));
+    assert!(!ok);
+    assert!(stderr.contains("store_id cannot be optional"), "{stderr}");
+
+    // A producer's names through a flag and through a map file.
+    let renamed = HEADER
+        .replace("Store_Name", "Producer Name")
+        .replace("Product_Category", "Category");
+    let aliased = write(
+        dir.path(),
+        "aliased.csv",
+        format!("{renamed}\n{}\n", row("HC0002", "2024-03-01")).as_bytes(),
+    );
+    let (ok, stdout, _) = run(loader_cmd(&db, None).arg("load").arg(&aliased));
+    assert!(!ok);
+    assert!(
+        stdout.contains("missing columns: store_name, product_category")
+            && stdout.contains("unknown columns: \"Producer Name\", \"Category\""),
+        "{stdout}"
+    );
+    let map = write(
+        dir.path(),
+        "aliases.map",
+        b"# producer X\nCategory = product_category\n",
+    );
+    let (ok, stdout, stderr) = run(loader_cmd(&db, None)
+        .args([
+            "load",
+            "--column-alias",
+            "producer-name=Store_Name",
+            "--column-map",
+        ])
+        .arg(&map)
+        .arg(&aliased));
+    assert!(ok, "{stdout}{stderr}");
+    assert_eq!(
+        count(
+            &client,
+            "SELECT count(*) FROM facts f JOIN dim_stores s USING (store_id)
+             WHERE f.transaction_id = 'HC0002' AND s.store_name = 'Harbor Market'"
+        )
+        .await,
+        1
+    );
+    assert_verified(&client).await;
+}
+
+/// `rows` generated rows as zstd, in two frames (concatenated frames are one
+/// stream, like gzip members).
+fn zstd_frames(csv: &[u8]) -> Vec<u8> {
+    let half = csv.len() / 2;
+    let mut out = zstd::encode_all(&csv[..half], 3).expect("zstd");
+    out.extend(zstd::encode_all(&csv[half..], 3).expect("zstd"));
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zstd_objects_load_like_plain_ones_from_files_and_s3() {
+    let (db, client) = fresh_db("zstd").await;
+    let spec = Spec {
+        rows: 5_000,
+        seed: 16,
+        ..Spec::default()
+    };
+    let csv = file_bytes(&spec, 0);
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The name says nothing: the magic bytes do.
+    let path = write(dir.path(), "part.csv.zst", &zstd_frames(&csv));
+    let plain = write(dir.path(), "plain", &zstd_frames(&csv));
+    let (_s3, s3) = local_s3("lake");
+    put(&s3, "lake", "in/part.csv.zst", zstd_frames(&csv)).await;
+
+    let mut loader = lib_loader(&db, Some(s3), test_options());
+    let report = loader
+        .load(&Source::File(path), None)
+        .await
+        .expect("zstd file");
+    assert_eq!((report.outcome, report.rows), (Outcome::Loaded, 5_000));
+    let report = loader
+        .load(&Source::s3("lake", "in/part.csv.zst"), None)
+        .await
+        .expect("zstd object");
+    assert_eq!((report.outcome, report.rows), (Outcome::Loaded, 5_000));
+    let report = loader
+        .load(&Source::File(plain), None)
+        .await
+        .expect("no suffix");
+    assert_eq!(report.rows, 5_000);
+    assert_eq!(
+        count(&client, "SELECT count(*) FROM staging_table").await,
+        15_000
+    );
+    assert_eq!(count(&client, "SELECT count(*) FROM facts").await, 5_000);
+    assert_verified(&client).await;
+}
+
+/// A gzip object of a valid header and then `gib` GiB of zeros, made of
+/// gzip members of 16 MiB of zeros each (concatenated members are one
+/// stream): ~1000x smaller than what it expands to.
+fn gzip_zero_bomb(gib: u64) -> Vec<u8> {
+    use flate2::{write::GzEncoder, Compression};
+    const PIECE: usize = 16 << 20;
+    let zeros = vec![0u8; PIECE];
+    let member = |prefix: &[u8]| {
+        let mut enc = GzEncoder::new(Vec::new(), Compression::best());
+        enc.write_all(prefix).expect("gzip");
+        enc.write_all(&zeros).expect("gzip");
+        enc.finish().expect("gzip")
+    };
+    let mut out = member(format!("{HEADER}\n").as_bytes());
+    let one = member(b"");
+    for _ in 1..(gib << 30) / PIECE as u64 {
+        out.extend_from_slice(&one);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zero_bomb_fails_at_its_limits_with_and_without_rejects() {
+    let (db, client) = fresh_db("bomb").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gz = write(dir.path(), "bomb.csv.gz", &gzip_zero_bomb(10));
+    let mut zst = zstd::encode_all(format!("{HEADER}\n").as_bytes(), 1).expect("zstd");
+    let piece = zstd::encode_all(&vec![0u8; 64 << 20][..], 3).expect("zstd");
+    for _ in 0..160 {
+        zst.extend_from_slice(&piece);
+    }
+    let zst = write(dir.path(), "bomb.csv.zst", &zst);
+
+    for path in [&gz, &zst] {
+        // No rejects: the endless record fails at the record limit.
+        let mut loader = lib_loader(&db, None, test_options());
+        let err = loader
+            .load(&Source::File(path.clone()), None)
+            .await
+            .expect_err("the bomb must fail");
+        let message = err.to_string();
+        assert!(matches!(err, Error::Data { .. }), "{message}");
+        assert!(
+            message.contains("line 2: record longer than 1048576 bytes (stopped reading it there)"),
+            "{message}"
+        );
+        // With rejects the record would be read to its end: the expansion
+        // bound stops it, as bad data (not retried).
+        let options = loader::LoadOptions {
+            max_rejects: 5,
+            ..test_options()
+        };
+        let mut loader = lib_loader(&db, None, options);
+        let err = loader
+            .load(&Source::File(path.clone()), None)
+            .await
+            .expect_err("the bomb must fail");
+        let message = err.to_string();
+        assert!(matches!(err, Error::Data { .. }), "{message}");
+        assert!(
+            message.contains("refused as a decompression bomb"),
+            "{message}"
+        );
+        // An absolute cap, below the ratio's slack.
+        let options = loader::LoadOptions {
+            max_rejects: 5,
+            read: loader::ReadOptions {
+                max_expanded_bytes: Some(8 << 20),
+                ..Default::default()
+            },
+            ..test_options()
+        };
+        let mut loader = lib_loader(&db, None, options);
+        let err = loader
+            .load(&Source::File(path.clone()), None)
+            .await
+            .expect_err("the cap must stop it");
+        assert!(err.to_string().contains("(--max-expanded-bytes)"), "{err}");
+    }
+    assert_eq!(
+        count(&client, "SELECT count(*) FROM staging_table").await,
+        0
+    );
+    assert_eq!(
+        count(
+            &client,
+            "SELECT count(*) FROM load_ledger WHERE status = 'loaded'"
+        )
+        .await,
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn implausible_dates_are_bad_rows() {
+    let (db, client) = fresh_db("dates").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    // Civil date of a day count since 1970 (the same algorithm as the
+    // generator's calendar, written out for the test).
+    let date_of = |days: i64| {
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = doy - (153 * mp + 2) / 5 + 1;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 };
+        let y = yoe + era * 400 + i64::from(m <= 2);
+        format!("{y:04}-{m:02}-{d:02}")
+    };
+    let today = (now / 86_400) as i64;
+    let in_two_days = date_of(today + 2);
+    let csv = format!(
+        "{HEADER}\n{}\n{}\n{}\n{}\n",
+        row("PD0001", &date_of(today)),
+        row("PD0002", &in_two_days),
+        row("PD0003", "9999-12-31"),
+        row("PD0004", "1899-12-31"),
+    );
+    let path = write(dir.path(), "dates.csv", csv.as_bytes());
+
+    let (ok, stdout, _) = run(loader_cmd(&db, None).arg("load").arg(&path));
+    assert!(!ok);
+    assert!(
+        stdout.contains(&format!(
+            "line 3, column transaction_date: implausible date: later than the load's time \
+             plus --max-date-ahead (default 1 day) (value \"{in_two_days}\")"
+        )),
+        "{stdout}"
+    );
+    assert_eq!(
+        count(&client, "SELECT count(*) FROM staging_table").await,
+        0
+    );
+
+    // Rejectable like any bad row.
+    let (ok, stdout, stderr) = run(loader_cmd(&db, None)
+        .args(["load", "--max-rejects", "3"])
+        .arg(&path));
+    assert!(ok, "{stdout}{stderr}");
+    let rejected: Vec<i64> = client
+        .query(
+            "SELECT line FROM load_rejects WHERE column_name = 'transaction_date' ORDER BY line",
+            &[],
+        )
+        .await
+        .expect("rejects")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(rejected, [3, 4, 5]);
+    assert_eq!(count(&client, "SELECT count(*) FROM facts").await, 1);
+
+    // A wider window and an earlier floor take them (9999 stays out).
+    let (ok, stdout, _) = run(loader_cmd(&db, None)
+        .args([
+            "load",
+            "--max-rejects",
+            "1",
+            "--max-date-ahead",
+            "3d",
+            "--min-date",
+            "1800-01-01",
+            "--stdin-name",
+            "dates-again",
+            "-",
+        ])
+        .stdin(std::fs::File::open(&path).expect("open")));
+    assert!(ok, "{stdout}");
+    assert_eq!(count(&client, "SELECT count(*) FROM facts").await, 3);
+    assert_verified(&client).await;
+}
+
+/// A load from stdin whose connection is cut mid-COPY fails with the
+/// connection's error: a retry would read stdin from its middle and report
+/// a header error instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdin_is_not_retried_once_read_and_the_error_is_the_real_cause() {
+    let (db, client) = fresh_db("stdin_retry").await;
+    let spec = Spec {
+        rows: 20_000,
+        seed: 7,
+        ..Spec::default()
+    };
+    let csv = file_bytes(&spec, 0);
+    let (head, tail) = csv.split_at(csv.len() / 2);
+    let mut child = loader_cmd(&db, None)
+        .args(["load", "--attempts", "4", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn loader");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(head).expect("write the first half");
+    stdin.flush().expect("flush");
+    // Wait for its COPY, then cut its connection.
+    let pid: i32 = loop {
+        let row = client
+            .query_opt(
+                "SELECT pid FROM pg_stat_activity
+                 WHERE datname = $1 AND query LIKE 'COPY%' LIMIT 1",
+                &[&db.name()],
+            )
+            .await
+            .expect("pg_stat_activity");
+        if let Some(row) = row {
+            break row.get(0);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    client
+        .execute("SELECT pg_terminate_backend($1)", &[&pid])
+        .await
+        .expect("terminate");
+    // The rest may or may not be read: the loader may already have stopped.
+    let _ = stdin.write_all(tail);
+    drop(stdin);
+    let out = child.wait_with_output().expect("loader exits");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(stdout.contains("FAILED"), "{stdout}");
+    assert!(!stdout.contains("header"), "{stdout}");
+    assert!(!stderr.contains("retrying"), "{stderr}");
+    assert!(
+        stdout.contains("terminating connection") || stdout.contains("connection"),
+        "{stdout}"
+    );
+    assert_eq!(
+        count(&client, "SELECT count(*) FROM staging_table").await,
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_stdout_does_not_panic_and_directories_name_what_they_skip() {
+    let (db, client) = fresh_db("pipe_dir").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).expect("mkdir");
+    for n in 1..=3 {
+        let csv = format!("{HEADER}\n{}\n", row(&format!("PIPE0{n}"), "2024-03-01"));
+        write(&data, &format!("part-{n}.csv"), csv.as_bytes());
+    }
+    let outside = write(
+        dir.path(),
+        "outside.csv",
+        format!("{HEADER}\n{}\n", row("LINK01", "2024-03-01")).as_bytes(),
+    );
+    std::os::unix::fs::symlink(&outside, data.join("link.csv")).expect("symlink");
+    std::fs::create_dir(data.join("sub.csv")).expect("mkdir");
+    write(&data, "notes.txt", b"not data");
+
+    // `loader load DIR | head -0`: stdout is a pipe whose reader is gone
+    // before the loader writes its first line, so every line it prints
+    // meets a closed pipe (with `head -1` only the later ones would).
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: pipe(2) fills the two descriptors; both are owned below.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0, "pipe");
+    // SAFETY: the read end is ours and closed once.
+    unsafe { libc::close(fds[0]) };
+    // SAFETY: the write end is ours; the File owns and closes it.
+    let writer = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fds[1]) };
+    let out = loader_cmd(&db, None)
+        .arg("load")
+        .arg(&data)
+        .stdout(Stdio::from(writer))
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run loader");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(count(&client, "SELECT count(*) FROM facts").await, 3);
+    for (name, why) in [
+        ("link.csv", "a symbolic link (not followed"),
+        ("sub.csv", "a directory (not searched"),
+        ("notes.txt", "its name does not end in one of --suffixes"),
+    ] {
+        let shown = format!("skipped     {}  {why}", data.join(name).display());
+        assert!(stderr.contains(&shown), "{shown:?} not in {stderr}");
+    }
+}
