@@ -5,43 +5,77 @@
 //! Never a silent success: any object that fails makes a direct invocation
 //! fail (so Lambda retries it, then sends it to the on-failure destination),
 //! and makes its SQS message a `batchItemFailures` entry.
+//!
+//! Deadline: before each object the handler checks the time left. With less
+//! than the margin left, the object is not started (`not_attempted`, no
+//! statement sent for it), so the ledger holds only attempts, and the answer
+//! always goes out before the deadline: a late answer is lost, and SQS would
+//! then deliver the whole batch again.
+//!
+//! The answer lists every object (see [`ObjectOutcome`]); a failed direct
+//! invocation carries the same answer as its error message (JSON text).
+
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use crate::event::{self, Invocation, Notification};
-use crate::load::{LoadReport, Loader, Outcome};
+use crate::load::Loader;
+use crate::metrics::Emf;
+use crate::outcome::{ObjectOutcome, Status};
 
-/// The invocation failed; the message lists every failed object.
+/// Time kept for the answer itself after the last load stops: a load
+/// still running this close to the deadline is abandoned (its transaction
+/// dies with the connection, nothing is committed).
+pub const ANSWER_RESERVE: Duration = Duration::from_millis(500);
+
+/// The invocation failed.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct HandlerError(pub String);
+#[error("{message}")]
+pub struct HandlerError {
+    /// `LoadFailed` (an object failed), `DeadlineReached` (objects not
+    /// attempted, none failed) or `UnreadableEvent`.
+    pub kind: &'static str,
+    /// Human-readable: every failed object with its error.
+    pub message: String,
+    /// The answer a success would have given (`objects`, `ignored`), with
+    /// `error` set to `message`; null for an unreadable payload.
+    pub answer: Value,
+}
+
+impl HandlerError {
+    /// The text for the Runtime API's `errorMessage`: the answer as JSON,
+    /// or the message when there is no answer.
+    pub fn error_message(&self) -> String {
+        if self.answer.is_null() {
+            self.message.clone()
+        } else {
+            self.answer.to_string()
+        }
+    }
+}
 
 /// Owns the loader (one database connection, reused across invocations).
 pub struct Handler {
     loader: Mutex<Loader>,
-}
-
-/// What happened to one object, for the response.
-fn describe(report: &LoadReport) -> Value {
-    json!({
-        "object": report.object,
-        "outcome": report.outcome.as_str(),
-        "load_id": report.load_id,
-        "rows": report.rows,
-        "rejected": report.rejected,
-        "duplicates": report.duplicates,
-        "seconds": report.duration.as_secs_f64(),
-    })
+    metrics: Option<Emf>,
 }
 
 impl Handler {
-    /// A handler around a loader built once at init.
+    /// A handler around a loader built once at init; no metrics.
     pub fn new(loader: Loader) -> Self {
         Handler {
             loader: Mutex::new(loader),
+            metrics: None,
         }
+    }
+
+    /// Prints one EMF line per object on stdout.
+    pub fn with_metrics(mut self, metrics: Option<Emf>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Opens the database connection now (at Lambda init) so the first
@@ -54,85 +88,207 @@ impl Handler {
     }
 
     /// Handles one invocation. `deadline` is when the invocation is killed;
-    /// loads stop cleanly before it.
+    /// loads stop cleanly before it, and objects are not started when less
+    /// than the loader's deadline margin is left.
     ///
     /// # Errors
     /// [`HandlerError`] when the payload is unreadable or, for direct
-    /// invocations, when any object failed.
+    /// invocations, when any object failed or was not attempted.
     pub async fn handle(
         &self,
         payload: &Value,
         deadline: Option<Instant>,
     ) -> Result<Value, HandlerError> {
-        let invocation = event::parse(payload).map_err(HandlerError)?;
+        let invocation = event::parse(payload).map_err(|why| HandlerError {
+            kind: "UnreadableEvent",
+            message: why,
+            answer: Value::Null,
+        })?;
         let mut loader = self.loader.lock().await;
         loader.options_mut().deadline = deadline;
+        let mut run = Run {
+            loader: &mut loader,
+            metrics: self.metrics.as_ref(),
+            deadline,
+        };
         match invocation {
             Invocation::Direct(notification) => {
-                let (done, failed) = run(&mut loader, &notification).await;
-                if failed.is_empty() {
-                    Ok(json!({ "objects": done, "ignored": notification.ignored }))
-                } else {
-                    Err(HandlerError(format!(
-                        "{} of {} objects failed: {}",
-                        failed.len(),
-                        notification.objects.len(),
-                        failed.join("; ")
-                    )))
-                }
+                let outcomes = run.notification(&notification, None).await;
+                direct_answer(outcomes, notification.ignored)
             }
             Invocation::Sqs(items) => {
                 let mut failures = Vec::new();
-                let mut done_all = Vec::new();
+                let mut outcomes = Vec::new();
+                let mut ignored = 0;
                 for item in &items {
-                    let ok = match &item.notification {
+                    let id = &item.message_id;
+                    let done = match &item.notification {
                         Ok(notification) => {
-                            let (done, failed) = run(&mut loader, notification).await;
-                            done_all.extend(done);
-                            failed.is_empty()
+                            ignored += notification.ignored;
+                            run.notification(notification, Some(id)).await
                         }
                         Err(why) => {
-                            tracing::error!(message_id = %item.message_id, error = %why, "unreadable SQS message");
-                            false
+                            tracing::error!(message_id = %id, error = %why, "unreadable SQS message");
+                            let mut o = ObjectOutcome::unreadable(why.clone());
+                            o.message_id = Some(id.clone());
+                            run.emit(&o);
+                            vec![o]
                         }
                     };
-                    if !ok {
-                        failures.push(json!({ "itemIdentifier": item.message_id }));
+                    if done.iter().any(|o| o.status.needs_retry()) {
+                        failures.push(json!({ "itemIdentifier": id }));
                     }
+                    outcomes.extend(done);
                 }
-                Ok(json!({ "batchItemFailures": failures, "objects": done_all }))
+                Ok(json!({
+                    "batchItemFailures": failures,
+                    "objects": outcomes,
+                    "ignored": ignored,
+                }))
             }
         }
     }
 }
 
-/// Loads every object of a notification, in order; returns the reports and
-/// the failures as messages.
-async fn run(loader: &mut Loader, notification: &Notification) -> (Vec<Value>, Vec<String>) {
-    let mut done = Vec::new();
-    let mut failed = Vec::new();
-    for object in &notification.objects {
-        let object = match object {
-            Ok(o) => o,
-            Err(why) => {
-                tracing::error!(error = %why, "unreadable event record");
-                failed.push(why.clone());
-                continue;
-            }
-        };
-        let source = object.source();
-        match loader.load(&source, None).await {
-            Ok(report) => {
-                if report.outcome != Outcome::Loaded {
-                    tracing::info!(object = %report.object, outcome = report.outcome.as_str(), load_id = report.load_id, "not loaded again");
-                }
-                done.push(describe(&report));
-            }
-            Err(e) => {
-                tracing::error!(object = %source, error = %e, retryable = e.is_retryable(), kind = e.kind(), "load failed");
-                failed.push(e.to_string());
-            }
+/// A direct invocation's answer: success only when no object needs another
+/// delivery.
+fn direct_answer(outcomes: Vec<ObjectOutcome>, ignored: usize) -> Result<Value, HandlerError> {
+    let failed: Vec<String> = outcomes
+        .iter()
+        .filter(|o| o.status == Status::Failed)
+        .map(|o| o.error.clone().unwrap_or_else(|| o.shown()))
+        .collect();
+    let skipped: Vec<String> = outcomes
+        .iter()
+        .filter(|o| o.status == Status::NotAttempted)
+        .map(ObjectOutcome::shown)
+        .collect();
+    let mut answer = json!({ "objects": outcomes, "ignored": ignored });
+    if failed.is_empty() && skipped.is_empty() {
+        return Ok(answer);
+    }
+    let total = outcomes_len(&answer);
+    let mut parts = Vec::new();
+    if !failed.is_empty() {
+        parts.push(format!(
+            "{} of {total} objects failed: {}",
+            failed.len(),
+            failed.join("; ")
+        ));
+    }
+    if !skipped.is_empty() {
+        parts.push(format!(
+            "{} of {total} objects not attempted before the deadline: {}",
+            skipped.len(),
+            skipped.join(", ")
+        ));
+    }
+    let message = parts.join("; ");
+    answer["error"] = message.clone().into();
+    Err(HandlerError {
+        kind: if failed.is_empty() {
+            "DeadlineReached"
+        } else {
+            "LoadFailed"
+        },
+        message,
+        answer,
+    })
+}
+
+fn outcomes_len(answer: &Value) -> usize {
+    answer["objects"].as_array().map_or(0, Vec::len)
+}
+
+/// One invocation's loads.
+struct Run<'a> {
+    loader: &'a mut Loader,
+    metrics: Option<&'a Emf>,
+    deadline: Option<Instant>,
+}
+
+impl Run<'_> {
+    fn emit(&self, outcome: &ObjectOutcome) {
+        if let Some(m) = self.metrics {
+            m.emit(outcome);
         }
     }
-    (done, failed)
+
+    /// Whether there is too little time left to start an object.
+    fn too_late(&mut self) -> bool {
+        let margin = self
+            .loader
+            .options_mut()
+            .deadline_margin
+            .max(ANSWER_RESERVE);
+        self.deadline
+            .is_some_and(|d| d.saturating_duration_since(Instant::now()) <= margin)
+    }
+
+    /// Loads every object of a notification, in order.
+    async fn notification(
+        &mut self,
+        notification: &Notification,
+        message_id: Option<&String>,
+    ) -> Vec<ObjectOutcome> {
+        let mut done = Vec::new();
+        for object in &notification.objects {
+            let mut outcome = match object {
+                Ok(object) => self.object(&object.source()).await,
+                Err(why) => {
+                    tracing::error!(error = %why, "unreadable event record");
+                    ObjectOutcome::unreadable(why.clone())
+                }
+            };
+            outcome.message_id = message_id.cloned();
+            self.emit(&outcome);
+            done.push(outcome);
+        }
+        done
+    }
+
+    async fn object(&mut self, source: &crate::source::Source) -> ObjectOutcome {
+        if self.too_late() {
+            tracing::warn!(object = %source, "not attempted: too close to the deadline");
+            return ObjectOutcome::not_attempted(
+                source,
+                "too little time left before the invocation's deadline".into(),
+            );
+        }
+        let started = Instant::now();
+        let load = self.loader.load(source, None);
+        let result = match self.deadline {
+            Some(d) => {
+                let stop = d.checked_sub(ANSWER_RESERVE).unwrap_or(d);
+                tokio::time::timeout_at(stop, load).await
+            }
+            None => Ok(load.await),
+        };
+        let outcome = match result {
+            Ok(result) => {
+                if let Err(e) = &result {
+                    tracing::error!(object = %source, error = %e, retryable = e.is_retryable(), kind = e.kind(), "load failed");
+                }
+                ObjectOutcome::of_load(source, &result, started.elapsed())
+            }
+            Err(_) => {
+                // The load (or recording its failure) outlived the margin:
+                // drop its connection, so its transaction rolls back.
+                self.loader.db_mut().reset();
+                let why = format!(
+                    "{source}: still running {} ms before the deadline; abandoned, nothing committed",
+                    ANSWER_RESERVE.as_millis()
+                );
+                tracing::error!(object = %source, error = %why, "load failed");
+                ObjectOutcome::failed(source, why, started.elapsed())
+            }
+        };
+        match outcome.status {
+            Status::Skipped | Status::Superseded => {
+                tracing::info!(object = %source, outcome = outcome.status.as_str(), load_id = outcome.load_id, "not loaded again")
+            }
+            _ => {}
+        }
+        outcome
+    }
 }

@@ -11,7 +11,9 @@
 //! | `WORK_MEM` | `work_mem` of each load transaction; `auto`: 3x the object's size, 64MB..1GB | `auto` |
 //! | `COPY_FORMAT` | `binary` or `text` | `binary` |
 //! | `MAX_ATTEMPTS` | tries per object for retryable errors | `3` |
-//! | `DEADLINE_MARGIN_MS` | stop a load this long before the invocation's deadline | `10000` |
+//! | `DEADLINE_MARGIN_MS` | stop a load this long before the invocation's deadline, and start no object with less than this left (it goes back as a `batchItemFailures` entry, or fails a direct invocation, without touching the database) | `10000` |
+//! | `METRICS` | `emf`: one CloudWatch Embedded Metric Format line per object on stdout; `none` | `emf` |
+//! | `METRICS_NAMESPACE` | the metrics' CloudWatch namespace | `S3StarLoader` |
 //! | `OPTIONAL_COLUMNS` | staging columns a header may leave out, comma-separated (customer columns only) | none |
 //! | `COLUMN_ALIASES` | `Producer Name=staging_column` aliases, separated by `;` | none |
 //! | `MAX_DATE_AHEAD` | a row dated later than the load's time plus this is a bad row (`1d`, `36h`) | `1d` |
@@ -29,6 +31,7 @@ use crate::encode::CopyFormat;
 use crate::error::{Error, Result};
 use crate::handler::Handler;
 use crate::load::{LoadOptions, Loader};
+use crate::metrics::{Emf, DEFAULT_NAMESPACE};
 use crate::source::{s3_client_from_config, ReadOptions, DEFAULT_MAX_EXPANSION_RATIO};
 
 fn env(name: &str) -> Option<String> {
@@ -97,6 +100,24 @@ pub fn options_from_env() -> Result<LoadOptions> {
     })
 }
 
+/// The metrics settings: `METRICS` (`emf` or `none`), `METRICS_NAMESPACE`,
+/// and the function's name from `AWS_LAMBDA_FUNCTION_NAME`.
+///
+/// # Errors
+/// [`Error::Config`] for another `METRICS` value.
+pub fn metrics_from_env() -> Result<Option<Emf>> {
+    match env("METRICS").as_deref() {
+        None | Some("emf") => Ok(Some(Emf {
+            namespace: env("METRICS_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.into()),
+            function_name: env("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|| "loader".into()),
+        })),
+        Some("none") => Ok(None),
+        Some(other) => Err(Error::Config(format!(
+            "METRICS={other:?}: expected emf or none"
+        ))),
+    }
+}
+
 /// Builds the handler: AWS clients, database settings (secret fetched now),
 /// load options. Connects lazily; `bootstrap` connects once at init to fail
 /// early and warm the connection.
@@ -135,5 +156,6 @@ pub async fn handler_from_env() -> Result<Handler> {
         });
     }
     let options = options_from_env()?;
-    Ok(Handler::new(Loader::new(db, Some(s3), options)))
+    let metrics = metrics_from_env()?;
+    Ok(Handler::new(Loader::new(db, Some(s3), options)).with_metrics(metrics))
 }

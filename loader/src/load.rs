@@ -142,6 +142,11 @@ pub struct LoadReport {
     pub duration: Duration,
     /// Tries it took.
     pub attempts: u32,
+    /// The object version's ETag (for files and stdin, the content hash the
+    /// ledger keys them by), when known.
+    pub etag: Option<String>,
+    /// The S3 version id, on versioned buckets.
+    pub version_id: Option<String>,
 }
 
 impl LoadReport {
@@ -156,6 +161,8 @@ impl LoadReport {
             bytes: 0,
             duration: Duration::ZERO,
             attempts: 1,
+            etag: None,
+            version_id: None,
         }
     }
 
@@ -263,6 +270,10 @@ impl Loader {
                 Ok(mut report) => {
                     report.duration = started.elapsed();
                     report.attempts = attempt;
+                    if let Some(id) = &identity {
+                        report.etag.clone_from(&id.etag);
+                        report.version_id.clone_from(&id.version_id);
+                    }
                     return Ok(report);
                 }
                 Err(e) => e,
@@ -406,6 +417,8 @@ impl Loader {
             bytes: staged.bytes,
             duration: started.elapsed(),
             attempts: 1,
+            etag: None,
+            version_id: None,
         })
     }
 

@@ -65,10 +65,10 @@ async fn s3_put_with_an_encoded_key_loads_once() {
     let h = handler(&db, &client);
 
     let first = h.handle(&event, None).await.expect("loads");
-    assert_eq!(first["objects"][0]["outcome"], "loaded", "{first}");
+    assert_eq!(first["objects"][0]["status"], "loaded", "{first}");
     assert_eq!(first["objects"][0]["rows"], 2_000);
     let again = h.handle(&event, None).await.expect("duplicate delivery");
-    assert_eq!(again["objects"][0]["outcome"], "skipped", "{again}");
+    assert_eq!(again["objects"][0]["status"], "skipped", "{again}");
     assert_eq!(count(&pg, "SELECT count(*) FROM facts").await, 2_000);
     let stored: String = pg
         .query_one("SELECT object_key FROM load_ledger", &[])
@@ -184,7 +184,7 @@ async fn eventbridge_keys_are_taken_as_they_are() {
         .handle(&event, None)
         .await
         .expect("loads");
-    assert_eq!(out["objects"][0]["outcome"], "loaded", "{out}");
+    assert_eq!(out["objects"][0]["status"], "loaded", "{out}");
     assert_eq!(count(&pg, "SELECT count(*) FROM facts").await, 500);
 }
 
@@ -235,7 +235,7 @@ async fn a_replaced_object_is_superseded_not_loaded() {
         .handle(&event, None)
         .await
         .expect("handled");
-    assert_eq!(out["objects"][0]["outcome"], "superseded", "{out}");
+    assert_eq!(out["objects"][0]["status"], "superseded", "{out}");
     assert_eq!(count(&pg, "SELECT count(*) FROM facts").await, 0);
     assert_eq!(count(&pg, "SELECT count(*) FROM load_ledger").await, 0);
 }

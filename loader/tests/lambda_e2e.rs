@@ -182,7 +182,7 @@ async fn bootstrap_under_the_runtime_emulator() {
     // An S3 event with a space, a plus sign and non-ASCII in the key.
     let put_event = event_for(&client, odd_key).await;
     let out = invoke(port, &put_event).expect("the S3 event loads");
-    assert_eq!(out["objects"][0]["outcome"], "loaded", "{out}");
+    assert_eq!(out["objects"][0]["status"], "loaded", "{out}");
     assert_eq!(count(&pg, "SELECT count(*) FROM facts").await, 3_000);
     let key: String = pg
         .query_one("SELECT object_key FROM load_ledger", &[])
@@ -193,7 +193,7 @@ async fn bootstrap_under_the_runtime_emulator() {
 
     // The same event delivered again: loaded once.
     let again = invoke(port, &put_event).expect("a duplicate delivery succeeds");
-    assert_eq!(again["objects"][0]["outcome"], "skipped", "{again}");
+    assert_eq!(again["objects"][0]["status"], "skipped", "{again}");
     assert_eq!(count(&pg, "SELECT count(*) FROM facts").await, 3_000);
 
     // An SQS batch with one bad object: only its message is reported.

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use lambda_runtime::{service_fn, LambdaEvent};
+use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::Value;
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -23,15 +23,20 @@ fn deadline(epoch_ms: u64) -> Option<Instant> {
     Some(Instant::now() + Duration::from_millis(left))
 }
 
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
 fn main() -> Result<(), lambda_runtime::Error> {
+    let started = Instant::now();
     loader::alloc::tune_mimalloc();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
-        .block_on(run())
+        .block_on(run(started))
 }
 
-async fn run() -> Result<(), lambda_runtime::Error> {
+async fn run(started: Instant) -> Result<(), lambda_runtime::Error> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_new("info"))?;
     tracing_subscriber::fmt()
@@ -42,8 +47,28 @@ async fn run() -> Result<(), lambda_runtime::Error> {
         .without_time()
         .init();
 
-    let handler = Arc::new(loader::lambda::handler_from_env().await?);
+    let configured = Instant::now();
+    let handler = match loader::lambda::handler_from_env().await {
+        Ok(handler) => Arc::new(handler),
+        Err(e) => {
+            tracing::error!(error = %e, "init failed");
+            if let Err(why) =
+                loader::init_error::report("Runtime.ConfigError", &e.to_string()).await
+            {
+                tracing::error!(error = %why, "could not report the init error");
+            }
+            return Err(e.into());
+        }
+    };
+    let clients = Instant::now();
     handler.warm_up().await;
+    tracing::info!(
+        setup_ms = ms(configured - started),
+        clients_ms = ms(clients - configured),
+        connect_ms = ms(clients.elapsed()),
+        total_ms = ms(started.elapsed()),
+        "init done"
+    );
 
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let handler = handler.clone();
@@ -55,7 +80,10 @@ async fn run() -> Result<(), lambda_runtime::Error> {
                 .handle(&event.payload, deadline)
                 .instrument(span)
                 .await
-                .map_err(lambda_runtime::Error::from)
+                .map_err(|e| Diagnostic {
+                    error_type: e.kind.to_string(),
+                    error_message: e.error_message(),
+                })
         }
     }))
     .await

@@ -232,9 +232,10 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             Ok(v) => {
                 for o in v["objects"].as_array().cloned().unwrap_or_default() {
                     println!(
-                        "  {:10} {}  {} rows in {:.2} s",
-                        o["outcome"].as_str().unwrap_or("?"),
-                        o["object"].as_str().unwrap_or("?"),
+                        "  {:10} s3://{}/{}  {} rows in {:.2} s",
+                        o["status"].as_str().unwrap_or("?"),
+                        o["bucket"].as_str().unwrap_or("?"),
+                        o["key"].as_str().unwrap_or("?"),
                         o["rows"],
                         o["seconds"].as_f64().unwrap_or_default()
                     );
@@ -253,7 +254,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let verified = print_checks(&checks);
 
     let rows: u64 = objects.iter().filter_map(|o| o["rows"].as_u64()).sum();
-    let rejected: u64 = objects.iter().filter_map(|o| o["rejected"].as_u64()).sum();
+    let rejected: u64 = objects.iter().filter_map(|o| o["rejects"].as_u64()).sum();
     let counts = admin
         .query_one(
             "SELECT (SELECT count(*) FROM facts), (SELECT count(*) FROM dim_stores),

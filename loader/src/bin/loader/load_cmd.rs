@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 
+use loader::metrics::Emf;
+use loader::outcome::ObjectOutcome;
 use loader::{CopyFormat, Db, LoadOptions, LoadReport, Loader, Outcome, Source};
 
 use crate::cli::{self, DbArgs};
@@ -23,6 +25,15 @@ pub enum FormatArg {
     Binary,
     /// COPY TEXT.
     Text,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MetricsArg {
+    /// No metrics.
+    None,
+    /// One CloudWatch Embedded Metric Format JSON line per object on stdout,
+    /// as the Lambda prints (for the CloudWatch agent).
+    Emf,
 }
 
 #[derive(Args, Debug)]
@@ -65,6 +76,15 @@ pub struct LoadArgs {
     /// One JSON object per line instead of text (for scripts).
     #[arg(long)]
     json: bool,
+    /// Metrics per object on stdout, besides the report lines.
+    #[arg(long, value_enum, default_value = "none")]
+    metrics: MetricsArg,
+    /// CloudWatch namespace of the metrics.
+    #[arg(long, env = "METRICS_NAMESPACE", default_value = loader::metrics::DEFAULT_NAMESPACE)]
+    metrics_namespace: String,
+    /// The metrics' FunctionName dimension.
+    #[arg(long, env = "AWS_LAMBDA_FUNCTION_NAME", default_value = "loader")]
+    metrics_function_name: String,
 }
 
 /// One object to load, with its size when known (for the progress bar).
@@ -121,8 +141,10 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
             loop {
                 let next = queue.lock().ok().and_then(|mut q| q.pop_front());
                 let Some(item) = next else { break };
+                let started = Instant::now();
                 let result = worker.load(&item.source, Some(&counter)).await;
-                if results.send((item.source.to_string(), result)).is_err() {
+                let sent = (item.source, result, started.elapsed());
+                if results.send(sent).is_err() {
                     break;
                 }
             }
@@ -130,12 +152,19 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
     }
     drop(results_tx);
 
+    let emf = (args.metrics == MetricsArg::Emf).then(|| Emf {
+        namespace: args.metrics_namespace.clone(),
+        function_name: args.metrics_function_name.clone(),
+    });
     let mut tally = Tally::default();
-    while let Some((object, result)) = results_rx.recv().await {
+    while let Some((source, result, elapsed)) = results_rx.recv().await {
         let line = match &result {
             Ok(report) => report_line(report, args.json),
-            Err(e) => failure_line(&object, e, args.json),
+            Err(e) => failure_line(&source.to_string(), e, args.json),
         };
+        if let Some(emf) = &emf {
+            emf.emit(&ObjectOutcome::of_load(&source, &result, elapsed));
+        }
         tally.add(&result);
         progress.println(&line);
         progress.message(format!(
