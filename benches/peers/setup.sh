@@ -53,7 +53,7 @@ print(f"duckdb {version} {platform}: {found[0]} -> {dest}, LOAD postgres ok")
 PY
 
 sling=$("$venv/bin/python" -c 'import glob, os, sling_linux_amd64 as s; d=os.path.dirname(s.__file__); print(next(p for p in glob.glob(d + "/**/sling*", recursive=True) if os.path.isfile(p) and os.access(p, os.X_OK)))')
-echo "sling binary: $sling ($("$sling" --version 2>/dev/null | head -1))"
-echo "pgloader: $(pgloader --version | head -1)"
+echo "sling binary: $sling ($("$sling" --version 2>/dev/null | sed -n 1p))"
+echo "pgloader: $(pgloader --version 2>/dev/null | sed -n 1p)"
 echo "psycopg: $("$venv/bin/python" -c 'import psycopg; print(psycopg.__version__)')"
 echo "peers installed; e2e finds the virtualenv at $venv"
