@@ -9,7 +9,13 @@
 //! Measured, each `--reps` times (median and min-max), the repetitions of the methods
 //! interleaved so a change in the machine's load hits them all alike:
 //! - the ceiling: `psql \copy ... CSV HEADER` into an untriggered, unindexed copy of
-//!   `staging_table`;
+//!   `staging_table`; the floor: `psql \copy` of the loader's own COPY BINARY rows (encoded
+//!   once beforehand) into the same kind of table (`floor.rs`);
+//! - the peers a user would pick instead (`peers.rs`: DuckDB, psycopg, Sling, pgloader, as
+//!   `benches/peers/setup.sh` installs them; a missing one is skipped and said so), each
+//!   checked against the file's figures, and each followed by the star-schema SQL its user
+//!   would write (`benches/peers/star.sql`): the same job as the loader's;
+//! - with `--baseline PATH`, a second loader binary (another commit's) from the same file;
 //! - `loader load` (the release binary next to this one) from a file, from the local S3
 //!   endpoint, and from a file with `--format text`, each into a fresh database with the full
 //!   schema, so the star schema is built and committed;
@@ -43,8 +49,12 @@ use standins::{LocalPostgres, LocalS3};
 mod breakdown;
 #[path = "e2e/chart.rs"]
 mod chart;
+#[path = "e2e/check.rs"]
+mod check;
 #[path = "e2e/data.rs"]
 mod data;
+#[path = "e2e/floor.rs"]
+mod floor;
 #[path = "e2e/legacy.rs"]
 mod legacy;
 #[path = "e2e/machine.rs"]
@@ -53,14 +63,18 @@ mod machine;
 mod measure;
 #[path = "e2e/methods.rs"]
 mod methods;
+#[path = "e2e/peers.rs"]
+mod peers;
 #[path = "e2e/report.rs"]
 mod report;
 #[path = "e2e/stats.rs"]
 mod stats;
 
+use check::Fingerprint;
 use data::DataSet;
 use machine::Machine;
 use methods::Target;
+use peers::{Peer, PeerTool};
 use report::{
     Breakdown, BreakdownStep, EncoderFigures, Legacy, Method, MethodSummary, ObjectSeries, Report,
     Run, Scaling,
@@ -77,7 +91,14 @@ const S3_KEY: &str = "main/part-00001.csv";
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ValueEnum, Serialize)]
 #[serde(rename_all = "snake_case")]
 enum Section {
+    /// psql \copy: the ceiling (and its same job).
     Ceiling,
+    /// psql \copy of the loader's own COPY BINARY rows.
+    Floor,
+    /// pgloader, Sling, DuckDB, psycopg (psql is `ceiling`).
+    Peers,
+    /// The star-schema SQL after each peer's raw load.
+    SameJob,
     File,
     S3,
     Text,
@@ -89,7 +110,8 @@ enum Section {
     Big,
 }
 
-/// End-to-end load benchmark: psql \copy ceiling, the loader from file / S3 / text, the
+/// End-to-end load benchmark: psql \copy ceiling, COPY binary floor, the loader from file / S3
+/// / text, the peers (DuckDB, psycopg, Sling, pgloader) raw and with the star-schema SQL, the
 /// original row-by-row design, scaling, concurrency, peak memory, cost breakdown.
 #[derive(Parser, Debug, Serialize)]
 #[command(max_term_width = 100)]
@@ -145,6 +167,16 @@ struct Args {
     /// Parts to leave out, comma-separated.
     #[arg(long, value_enum, value_delimiter = ',')]
     skip: Vec<Section>,
+    /// The peers' virtualenv (benches/peers/setup.sh makes it) [default: bench-out/peers/venv].
+    #[arg(long, value_name = "DIR")]
+    peers_venv: Option<PathBuf>,
+    /// A second loader binary (e.g. built from the previous main) measured side by side as
+    /// `baseline`: from the main file into databases its own `loader init` set up.
+    #[arg(long, value_name = "PATH")]
+    baseline: Option<PathBuf>,
+    /// How the table names the baseline [default: its path].
+    #[arg(long, value_name = "TEXT")]
+    baseline_label: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -183,6 +215,15 @@ struct Bench {
     started: Instant,
     target: Target,
     data: Data,
+    /// The installed peers, psql first.
+    peers: Vec<PeerTool>,
+    /// What the main file holds, read from it: every peer's rows are checked against it.
+    expected: Fingerprint,
+    /// The main file as the loader's COPY BINARY rows, for the floor.
+    floor_rows: Option<PathBuf>,
+    /// benches/peers: the star-schema SQL and the Python peers' scripts.
+    peers_dir: PathBuf,
+    work: PathBuf,
     runs: Vec<Run>,
     skipped: Vec<String>,
     errors: Vec<String>,
@@ -222,6 +263,57 @@ impl Bench {
         }
     }
 
+    /// One repetition of a peer: its raw load, and its same job unless skipped.
+    async fn peer_one(&mut self, tool: &PeerTool, rep: u32) {
+        let file = self.data.main.files[0].clone();
+        let star = self
+            .wants(Section::SameJob)
+            .then(|| self.peers_dir.join("star.sql"));
+        let (raw_method, star_method) = (tool.peer.raw_method(), tool.peer.star_method());
+        let result = peers::run(
+            self.target.pg,
+            tool,
+            &file,
+            &self.expected,
+            star.as_deref(),
+            &self.work.join("peers"),
+        )
+        .await;
+        let as_run = |method: Method, secs: f64, max_rss_kib: u64| Run {
+            method,
+            rep,
+            rows: file.rows,
+            bytes: file.bytes,
+            secs,
+            max_rss_kib,
+            objects: Vec::new(),
+        };
+        match result {
+            Ok(done) => {
+                let raw = done.raw;
+                self.record(
+                    raw_method,
+                    rep,
+                    Ok(as_run(raw_method, raw.secs, raw.max_rss_kib)),
+                );
+                if let Some(star) = done.star {
+                    let run = star.map(|s| {
+                        as_run(
+                            star_method,
+                            raw.secs + s.secs,
+                            raw.max_rss_kib.max(s.max_rss_kib),
+                        )
+                    });
+                    self.record(star_method, rep, run);
+                }
+            }
+            Err(e) => {
+                self.record(raw_method, rep, Err(e));
+                self.failed.insert(star_method);
+            }
+        }
+    }
+
     /// One repetition of a loader method into a fresh database.
     async fn loader_run(
         &self,
@@ -246,20 +338,15 @@ impl Bench {
         })
     }
 
-    async fn one(
-        &self,
-        method: Method,
-        rep: u32,
-        ceiling_db: Option<&standins::TestDb>,
-    ) -> Result<Run> {
+    async fn one(&self, method: Method, rep: u32) -> Result<Run> {
         let d = &self.data;
         let path = |set: &DataSet| set.files[0].path.display().to_string();
         let concurrency = self.args.concurrency.to_string();
         match method {
-            Method::Ceiling => {
-                let db = ceiling_db.context("no ceiling database")?;
+            Method::Floor => {
+                let rows = self.floor_rows.as_ref().context("no encoded rows")?;
                 let file = &d.main.files[0];
-                let timed = methods::ceiling(&self.target, db, &file.path, file.rows).await?;
+                let timed = floor::run(self.target.pg, rows, &self.expected).await?;
                 Ok(Run {
                     method,
                     rep,
@@ -268,6 +355,25 @@ impl Bench {
                     secs: timed.secs,
                     max_rss_kib: timed.max_rss_kib,
                     objects: Vec::new(),
+                })
+            }
+            Method::Baseline => {
+                let program = self.args.baseline.as_ref().context("no --baseline")?;
+                let db = self.target.pg.create_database("e2e_baseline").await?;
+                methods::init_with(program, &db).await?;
+                let set = &d.main;
+                let timed =
+                    methods::loader_with(&self.target, program, &db, &[], &[path(set)], set.rows())
+                        .await?;
+                db.cleanup().await?;
+                Ok(Run {
+                    method,
+                    rep,
+                    rows: set.rows(),
+                    bytes: set.bytes(),
+                    secs: timed.secs,
+                    max_rss_kib: timed.max_rss_kib,
+                    objects: timed.objects,
                 })
             }
             Method::File => {
@@ -299,7 +405,7 @@ impl Bench {
                 self.loader_run(method, rep, &d.objects, &[], vec![dir])
                     .await
             }
-            Method::Big => bail!("the big object is run on its own"),
+            _ => bail!("{method:?} is not run by Bench::one"),
         }
     }
 
@@ -347,7 +453,25 @@ impl Bench {
 
     fn label(&self, method: Method) -> String {
         match method {
-            Method::Ceiling => "psql \\copy CSV, no trigger (ceiling)".into(),
+            Method::Ceiling => "psql \\copy CSV, raw (the ceiling)".into(),
+            Method::Floor => "psql \\copy of the loader's COPY binary rows (floor)".into(),
+            Method::Baseline => format!(
+                "baseline: {}",
+                self.args.baseline_label.clone().unwrap_or_else(|| {
+                    self.args
+                        .baseline
+                        .as_ref()
+                        .map_or("?".into(), |p| p.display().to_string())
+                })
+            ),
+            Method::PsqlStar => "psql \\copy + star.sql (same job)".into(),
+            m @ (Method::Duckdb | Method::Psycopg | Method::Sling | Method::Pgloader) => {
+                format!("{}, raw", self.peer_label(m))
+            }
+            m @ (Method::DuckdbStar
+            | Method::PsycopgStar
+            | Method::SlingStar
+            | Method::PgloaderStar) => format!("{} + star.sql (same job)", self.peer_label(m)),
             Method::File => "loader, file, COPY binary".into(),
             Method::S3 => "loader, local S3, COPY binary".into(),
             Method::Text => "loader, file, COPY text".into(),
@@ -359,6 +483,17 @@ impl Bench {
             Method::Objects => format!("loader, {} files in turn", self.args.objects),
             Method::Big => "loader, big file".into(),
         }
+    }
+
+    /// "DuckDB 1.5.5" for either of a peer's methods.
+    fn peer_label(&self, method: Method) -> String {
+        self.peers
+            .iter()
+            .find(|t| t.peer.raw_method() == method || t.peer.star_method() == method)
+            .map_or(format!("{method:?}"), |t| {
+                let version = t.version.split_whitespace().next().unwrap_or("");
+                format!("{} {version}", t.peer.name())
+            })
     }
 }
 
@@ -383,6 +518,11 @@ async fn run(args: Args) -> Result<bool> {
             .context("this program's directory")?
             .join("loader"),
     };
+    if let Some(baseline) = &args.baseline {
+        if !baseline.is_file() {
+            bail!("--baseline {}: no such file", baseline.display());
+        }
+    }
     if !loader_bin.is_file() {
         bail!(
             "{} not found: build it first with `cargo build --release -p loader --bin loader` \
@@ -450,39 +590,90 @@ async fn run(args: Args) -> Result<bool> {
         loader: loader_bin,
         s3_env: s3.as_ref().map(LocalS3::env_vars).unwrap_or_default(),
     };
+    let peers_dir = root.join("benches/peers");
+    let venv = args
+        .peers_venv
+        .clone()
+        .unwrap_or_else(|| root.join("bench-out/peers/venv"));
+    let mut skipped = Vec::new();
+    let (mut tools, missing) = peers::discover(&peers_dir, &venv);
+    tools.retain(|t| {
+        (t.peer == Peer::Psql && !args.skip.contains(&Section::Ceiling))
+            || (t.peer != Peer::Psql && !args.skip.contains(&Section::Peers))
+    });
+    for line in missing {
+        println!("skipped: {line}");
+        skipped.push(line);
+    }
+    for t in &tools {
+        println!("peer: {} {}", t.peer.name(), t.version);
+    }
+    let expected = Fingerprint::of_csv(&data.main.files[0].path)?;
+    let floor_rows = if args.skip.contains(&Section::Floor) {
+        None
+    } else {
+        let out = work.join("main.pgcopy");
+        let t = Instant::now();
+        let rows = floor::encode(&data.main.files[0].path, &out)?;
+        if rows != data.main.rows() {
+            bail!("the encoder wrote {rows} rows of {}", data.main.rows());
+        }
+        println!(
+            "encoded the main file as COPY binary rows in {:.1} s ({} bytes)",
+            t.elapsed().as_secs_f64(),
+            std::fs::metadata(&out).map_or(0, |m| m.len())
+        );
+        Some(out)
+    };
     let mut bench = Bench {
         args,
         started,
         target,
         data,
+        peers: tools,
+        expected,
+        floor_rows,
+        peers_dir,
+        work: work.clone(),
         runs: Vec::new(),
-        skipped: Vec::new(),
+        skipped,
         errors: Vec::new(),
         failed: HashSet::new(),
     };
 
-    // The side-by-side methods, repetitions interleaved.
+    // The side-by-side methods, repetitions interleaved: psql (the ceiling), the floor, the
+    // loader's ways, the baseline, the other peers.
     let side_by_side = [
-        (Method::Ceiling, Section::Ceiling),
+        (Method::Floor, Section::Floor),
         (Method::File, Section::File),
         (Method::S3, Section::S3),
         (Method::Text, Section::Text),
         (Method::Small, Section::Small),
         (Method::Concurrent, Section::Concurrent),
     ];
-    let ceiling_db = if bench.wants(Section::Ceiling) {
-        Some(methods::fresh_db(pg, "e2e_ceiling").await?)
-    } else {
-        None
-    };
     let mut reps = bench.args.reps;
     let mut rep = 1;
+    let tools = bench.peers.clone();
     while rep <= reps {
         let round = Instant::now();
+        for tool in tools.iter().filter(|t| t.peer == Peer::Psql) {
+            if !bench.failed.contains(&tool.peer.raw_method()) {
+                bench.peer_one(tool, rep).await;
+            }
+        }
         for (method, section) in side_by_side {
             if bench.wants(section) && !bench.failed.contains(&method) {
-                let result = bench.one(method, rep, ceiling_db.as_ref()).await;
+                let result = bench.one(method, rep).await;
                 bench.record(method, rep, result);
+            }
+        }
+        if bench.args.baseline.is_some() && !bench.failed.contains(&Method::Baseline) {
+            let result = bench.one(Method::Baseline, rep).await;
+            bench.record(Method::Baseline, rep, result);
+        }
+        for tool in tools.iter().filter(|t| t.peer != Peer::Psql) {
+            if !bench.failed.contains(&tool.peer.raw_method()) {
+                bench.peer_one(tool, rep).await;
             }
         }
         if rep == 1 {
@@ -490,14 +681,11 @@ async fn run(args: Args) -> Result<bool> {
         }
         rep += 1;
     }
-    if let Some(db) = ceiling_db {
-        db.cleanup().await?;
-    }
 
     if bench.wants(Section::Objects) {
         for rep in 1..=reps {
             if !bench.failed.contains(&Method::Objects) {
-                let result = bench.one(Method::Objects, rep, None).await;
+                let result = bench.one(Method::Objects, rep).await;
                 bench.record(Method::Objects, rep, result);
             }
         }
@@ -695,22 +883,39 @@ fn summarize(
     };
     let mut summaries: Vec<MethodSummary> = [
         Method::Ceiling,
+        Method::Floor,
         Method::File,
         Method::S3,
         Method::Text,
         Method::Concurrent,
         Method::Small,
+        Method::Baseline,
+        Method::Duckdb,
+        Method::Psycopg,
+        Method::Sling,
+        Method::Pgloader,
+        Method::PsqlStar,
+        Method::DuckdbStar,
+        Method::PsycopgStar,
+        Method::SlingStar,
+        Method::PgloaderStar,
     ]
     .into_iter()
     .filter_map(|m| MethodSummary::of(m, bench.label(m), &of(m)))
     .collect();
-    let ceiling = summaries
-        .iter()
-        .find(|m| m.method == Method::Ceiling)
-        .map(|m| (m.rows, m.secs.median));
+    let base = |method: Method| {
+        summaries
+            .iter()
+            .find(|m| m.method == method)
+            .map(|m| (m.rows, m.secs.median))
+    };
+    let (ceiling, floor) = (base(Method::Ceiling), base(Method::Floor));
     for s in &mut summaries {
         if let Some((_, secs)) = ceiling.filter(|c| c.0 == s.rows) {
             s.vs_ceiling = Some(s.secs.median / secs);
+        }
+        if let Some((_, secs)) = floor.filter(|c| c.0 == s.rows) {
+            s.vs_floor = Some(s.secs.median / secs);
         }
     }
 
@@ -806,6 +1011,11 @@ fn summarize(
         legacy,
         big,
         encoder: None,
+        peers: bench.peers.iter().map(PeerTool::info).collect(),
+        baseline: bench.args.baseline.as_ref().map(|p| {
+            let label = bench.label(Method::Baseline);
+            format!("{label} = {}", p.display())
+        }),
         targets: Vec::new(),
         skipped,
         errors: bench.errors.clone(),

@@ -1,32 +1,108 @@
-//! The run as an SVG chart, written by hand (no plotting dependency): throughput by method,
-//! throughput by object size, and the cost breakdown of one load.
+//! The run as an SVG chart, written by hand (no plotting dependency): throughput by method
+//! (the loader, the ceiling and floor, the peers' raw loads and same jobs), peak RSS, throughput
+//! by object size, and the cost breakdown of one load. The picture is as wide as its longest
+//! text line (estimated), so nothing is cut at the right edge.
 
 use std::fmt::Write as _;
 
 use crate::report::{thousands, Method, Report};
 
-const WIDTH: f64 = 960.0;
-const LABEL_X: f64 = 330.0;
-const PLOT_X: f64 = 340.0;
+const WIDTH: f64 = 1100.0;
+const LABEL_X: f64 = 370.0;
+const PLOT_X: f64 = 380.0;
 const PLOT_W: f64 = 470.0;
-const ROW_H: f64 = 28.0;
-const BAR_H: f64 = 18.0;
+const ROW_H: f64 = 26.0;
+const BAR_H: f64 = 16.0;
 const PALETTE: [&str; 10] = [
     "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#9c755f",
     "#ff9da7", "#86bcb6",
 ];
+/// Colours by kind of method: the loader, a second loader binary, the ceiling and floor,
+/// other tools' raw loads, their same jobs.
+const LOADER: &str = "#4e79a7";
+const BASELINE: &str = "#86bcb6";
+const BOUND: &str = "#59a14f";
+const RAW_PEER: &str = "#bab0ac";
+const SAME_JOB: &str = "#f28e2b";
 
-/// One horizontal bar: a median with an optional min..max whisker.
+/// One horizontal bar: a median with an optional min..max whisker, and what to print after it.
 struct Bar {
     label: String,
     value: f64,
     range: Option<(f64, f64)>,
     color: &'static str,
+    note: String,
+}
+
+/// The SVG body being written, and how far right its text reaches, so the picture is made
+/// wide enough for it (a legend line longer than the page used to be cut at its edge).
+#[derive(Default)]
+struct Canvas {
+    body: String,
+    right: f64,
+}
+
+impl Canvas {
+    /// Text anchored at its start.
+    fn text(&mut self, x: f64, y: f64, size: f64, weight: &str, content: &str) {
+        let _ = writeln!(
+            self.body,
+            r#"<text x="{x:.1}" y="{y:.1}" font-size="{size}" font-weight="{weight}">{}</text>"#,
+            escape(content)
+        );
+        self.right = self.right.max(x + text_width(content, size, weight));
+    }
+}
+
+impl Canvas {
+    /// Normal-weight text broken at spaces into lines that fit the picture's width; returns
+    /// the y of the line after it.
+    fn wrapped(&mut self, x: f64, mut y: f64, size: f64, content: &str) -> f64 {
+        let room = WIDTH - x - 12.0;
+        let mut line = String::new();
+        for word in content.split(' ') {
+            let longer = if line.is_empty() {
+                word.to_string()
+            } else {
+                format!("{line} {word}")
+            };
+            if !line.is_empty() && text_width(&longer, size, "normal") > room {
+                self.text(x, y, size, "normal", &line);
+                y += size + 3.0;
+                line = format!("    {word}");
+            } else {
+                line = longer;
+            }
+        }
+        self.text(x, y, size, "normal", &line);
+        y + size + 3.0
+    }
+}
+
+/// A generous estimate of a Helvetica/Arial line's width: the chart must hold it whatever
+/// font the viewer substitutes.
+fn text_width(content: &str, size: f64, weight: &str) -> f64 {
+    let per_char = if weight == "bold" { 0.62 } else { 0.56 };
+    content.chars().count() as f64 * size * per_char
+}
+
+fn color_of(method: Method) -> &'static str {
+    if method == Method::Baseline {
+        BASELINE
+    } else if matches!(method, Method::Ceiling | Method::Floor) {
+        BOUND
+    } else if method.is_same_job() {
+        SAME_JOB
+    } else if method.is_raw_peer() {
+        RAW_PEER
+    } else {
+        LOADER
+    }
 }
 
 /// The chart of a report.
 pub fn render(r: &Report) -> String {
-    let mut body = String::new();
+    let mut c = Canvas::default();
     let mut y = 30.0;
     let reps = r.methods.first().map_or(0, |m| m.secs.n);
     let title = format!(
@@ -36,22 +112,47 @@ pub fn render(r: &Report) -> String {
         r.machine.postgres.split_whitespace().nth(1).unwrap_or("?"),
         r.machine.date
     );
-    text(&mut body, 12.0, y, 16.0, "bold", &title);
+    c.text(12.0, y, 16.0, "bold", &title);
     y += 34.0;
 
-    let mut by_method = Vec::new();
     let main_rows = r.method(Method::File).map(|m| m.rows);
-    for (i, m) in r.methods.iter().enumerate() {
-        if m.method == Method::Small || Some(m.rows) != main_rows {
-            continue;
-        }
-        by_method.push(Bar {
-            label: m.label.clone(),
-            value: m.rows_per_sec.median,
-            range: Some((m.rows_per_sec.min, m.rows_per_sec.max)),
-            color: PALETTE[i % PALETTE.len()],
-        });
-    }
+    let mut main: Vec<_> = r
+        .methods
+        .iter()
+        .filter(|m| m.method != Method::Small && Some(m.rows) == main_rows)
+        .collect();
+    // Fastest first within each kind: the bounds, the loader, the peers' raw loads, the same jobs.
+    let rank = |m: Method| match color_of(m) {
+        BOUND => 0,
+        LOADER | BASELINE => 1,
+        RAW_PEER => 2,
+        _ => 3,
+    };
+    main.sort_by(|a, b| {
+        rank(a.method)
+            .cmp(&rank(b.method))
+            .then(a.secs.median.total_cmp(&b.secs.median))
+    });
+    let mut by_method: Vec<Bar> = main
+        .iter()
+        .map(|m| {
+            let mut note = format!("({:.2} s", m.secs.median);
+            if let Some(x) = m.vs_ceiling {
+                let _ = write!(note, ", {x:.2}x ceiling");
+            }
+            if let Some(x) = m.vs_floor {
+                let _ = write!(note, ", {x:.2}x floor");
+            }
+            note.push(')');
+            Bar {
+                label: m.label.clone(),
+                value: m.rows_per_sec.median,
+                range: Some((m.rows_per_sec.min, m.rows_per_sec.max)),
+                color: color_of(m.method),
+                note,
+            }
+        })
+        .collect();
     if let Some(l) = &r.legacy {
         by_method.push(Bar {
             label: format!(
@@ -61,6 +162,7 @@ pub fn render(r: &Report) -> String {
             value: l.without_trigger.rows_per_sec,
             range: None,
             color: "#d4cbc8",
+            note: String::new(),
         });
         for f in [l.files.first(), l.files.last()].into_iter().flatten() {
             by_method.push(Bar {
@@ -73,6 +175,7 @@ pub fn render(r: &Report) -> String {
                 value: f.rows_per_sec,
                 range: None,
                 color: "#bab0ac",
+                note: String::new(),
             });
         }
     }
@@ -81,7 +184,40 @@ pub fn render(r: &Report) -> String {
             "Throughput by method, {} rows, rows/s (median of {reps}; whiskers: min-max)",
             thousands(main_rows.unwrap_or(0) as f64)
         );
-        y = bar_panel(&mut body, y, &heading, &by_method);
+        y = bar_panel(&mut c, y, &heading, &by_method);
+        let mut keys = vec![
+            (LOADER, "loader: full star schema, exactly once"),
+            (BOUND, "ceiling and floor: raw rows, no trigger"),
+            (RAW_PEER, "another tool: raw rows"),
+            (SAME_JOB, "another tool + star.sql: the same job"),
+        ];
+        if r.baseline.is_some() {
+            keys.push((
+                BASELINE,
+                "baseline: a second loader binary, full star schema",
+            ));
+        }
+        y = legend(&mut c, y - 12.0, &keys);
+    }
+
+    let rss: Vec<Bar> = main
+        .iter()
+        .filter(|m| m.max_rss_kib > 0 && !m.method.is_same_job())
+        .map(|m| Bar {
+            label: m.label.clone(),
+            value: m.max_rss_kib as f64 / 1024.0,
+            range: None,
+            color: color_of(m.method),
+            note: " MiB".into(),
+        })
+        .collect();
+    if !rss.is_empty() {
+        y = bar_panel(
+            &mut c,
+            y,
+            "Peak RSS of the client process, MiB (largest of the repetitions)",
+            &rss,
+        );
     }
 
     let mut by_size = Vec::new();
@@ -95,7 +231,8 @@ pub fn render(r: &Report) -> String {
             ),
             value: rate(o.first_secs),
             range: None,
-            color: PALETTE[3],
+            color: BASELINE,
+            note: String::new(),
         });
         by_size.push(Bar {
             label: format!(
@@ -106,7 +243,8 @@ pub fn render(r: &Report) -> String {
             ),
             value: rate(o.last_secs),
             range: None,
-            color: PALETTE[3],
+            color: BASELINE,
+            note: String::new(),
         });
     }
     for m in [Method::Small, Method::File] {
@@ -115,7 +253,8 @@ pub fn render(r: &Report) -> String {
                 label: format!("{} rows, fresh database", thousands(s.rows as f64)),
                 value: s.rows_per_sec.median,
                 range: Some((s.rows_per_sec.min, s.rows_per_sec.max)),
-                color: PALETTE[1],
+                color: LOADER,
+                note: String::new(),
             });
         }
     }
@@ -128,12 +267,13 @@ pub fn render(r: &Report) -> String {
             ),
             value: b.rows as f64 / b.secs,
             range: None,
-            color: PALETTE[1],
+            color: LOADER,
+            note: String::new(),
         });
     }
     if !by_size.is_empty() {
         y = bar_panel(
-            &mut body,
+            &mut c,
             y,
             "Loader (file, COPY binary) by object size, rows/s (series: each object's own time)",
             &by_size,
@@ -146,14 +286,14 @@ pub fn render(r: &Report) -> String {
             thousands(b.rows as f64),
             b.total_secs
         );
-        text(&mut body, 12.0, y, 14.0, "bold", &heading);
+        c.text(12.0, y, 14.0, "bold", &heading);
         y += 12.0;
         let (x0, w) = (12.0, WIDTH - 24.0);
         let mut x = x0;
         for (i, step) in b.steps.iter().enumerate() {
             let seg = w * step.share;
             let _ = writeln!(
-                body,
+                c.body,
                 r#"<rect x="{x:.1}" y="{y:.1}" width="{seg:.1}" height="{BAR_H}" fill="{}"><title>{}</title></rect>"#,
                 PALETTE[i % PALETTE.len()],
                 escape(&step.name)
@@ -161,31 +301,37 @@ pub fn render(r: &Report) -> String {
             x += seg;
         }
         y += BAR_H + 18.0;
-        for (i, step) in b.steps.iter().enumerate() {
-            let col = (i % 2) as f64;
-            let lx = 12.0 + col * 470.0;
-            let _ = writeln!(
-                body,
-                r#"<rect x="{lx:.1}" y="{:.1}" width="10" height="10" fill="{}"/>"#,
-                y - 9.0,
-                PALETTE[i % PALETTE.len()]
-            );
-            let line = format!(
-                "{}: {:.3} s ({:.1}%)",
-                step.name,
-                step.secs.median,
-                step.share * 100.0
-            );
-            text(&mut body, lx + 16.0, y, 12.0, "normal", &line);
-            if col == 1.0 || i + 1 == b.steps.len() {
-                y += 18.0;
-            }
-        }
-        y += 12.0;
+        let entries: Vec<(&str, String)> = b
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, step)| {
+                (
+                    PALETTE[i % PALETTE.len()],
+                    format!(
+                        "{}: {:.3} s ({:.1}%)",
+                        step.name,
+                        step.secs.median,
+                        step.share * 100.0
+                    ),
+                )
+            })
+            .collect();
+        y = legend(&mut c, y, &entries) + 12.0;
     }
 
-    text(&mut body, 12.0, y, 11.0, "normal", &r.command);
-    y += 16.0;
+    for p in &r.peers {
+        y = c.wrapped(
+            12.0,
+            y,
+            11.0,
+            &format!("{} {}: {}", p.name, p.version, p.how),
+        );
+    }
+    if let Some(b) = &r.baseline {
+        y = c.wrapped(12.0, y, 11.0, b);
+    }
+    y = c.wrapped(12.0, y, 11.0, &r.command) + 2.0;
     let note = format!(
         "load average at start {}, at end {} | git {} | {:.0} s in all",
         r.machine.load_average_at_start,
@@ -193,17 +339,42 @@ pub fn render(r: &Report) -> String {
         r.machine.git.as_deref().unwrap_or("?"),
         r.total_secs
     );
-    text(&mut body, 12.0, y, 11.0, "normal", &note);
-    y += 12.0;
+    y = c.wrapped(12.0, y, 11.0, &note);
 
+    let width = WIDTH.max((c.right + 12.0).ceil());
     format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{y:.0}\" viewBox=\"0 0 {WIDTH} {y:.0}\" font-family=\"Helvetica, Arial, sans-serif\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n{body}</svg>\n"
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{y:.0}\" viewBox=\"0 0 {width} {y:.0}\" font-family=\"Helvetica, Arial, sans-serif\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n{}</svg>\n",
+        c.body
     )
 }
 
+/// Colour keys with their text, in two columns when every entry fits in one, else one per
+/// line; returns the y below them.
+fn legend<S: AsRef<str>>(c: &mut Canvas, mut y: f64, entries: &[(&str, S)]) -> f64 {
+    let column = (WIDTH - 24.0) / 2.0;
+    let fits = entries
+        .iter()
+        .all(|(_, t)| 16.0 + text_width(t.as_ref(), 12.0, "normal") < column - 8.0);
+    let columns = if fits { 2 } else { 1 };
+    for (i, (color, line)) in entries.iter().enumerate() {
+        let col = (i % columns) as f64;
+        let lx = 12.0 + col * column;
+        let _ = writeln!(
+            c.body,
+            r#"<rect x="{lx:.1}" y="{:.1}" width="10" height="10" fill="{color}"/>"#,
+            y - 9.0
+        );
+        c.text(lx + 16.0, y, 12.0, "normal", line.as_ref());
+        if i % columns == columns - 1 || i + 1 == entries.len() {
+            y += 18.0;
+        }
+    }
+    y + 12.0
+}
+
 /// A titled panel of horizontal bars with an x axis; returns the y below it.
-fn bar_panel(out: &mut String, mut y: f64, heading: &str, bars: &[Bar]) -> f64 {
-    text(out, 12.0, y, 14.0, "bold", heading);
+fn bar_panel(c: &mut Canvas, mut y: f64, heading: &str, bars: &[Bar]) -> f64 {
+    c.text(12.0, y, 14.0, "bold", heading);
     y += 10.0;
     let top = y;
     let peak = bars
@@ -215,14 +386,14 @@ fn bar_panel(out: &mut String, mut y: f64, heading: &str, bars: &[Bar]) -> f64 {
     for bar in bars {
         let mid = y + ROW_H / 2.0;
         let _ = writeln!(
-            out,
+            c.body,
             r#"<text x="{LABEL_X}" y="{:.1}" font-size="12" text-anchor="end">{}</text>"#,
             mid + 4.0,
             escape(&bar.label)
         );
         let w = (scale(bar.value) - PLOT_X).max(1.0);
         let _ = writeln!(
-            out,
+            c.body,
             r#"<rect x="{PLOT_X}" y="{:.1}" width="{w:.1}" height="{BAR_H}" fill="{}"/>"#,
             mid - BAR_H / 2.0,
             bar.color
@@ -231,7 +402,7 @@ fn bar_panel(out: &mut String, mut y: f64, heading: &str, bars: &[Bar]) -> f64 {
         if let Some((lo, hi)) = bar.range {
             let (x1, x2) = (scale(lo), scale(hi));
             let _ = writeln!(
-                out,
+                c.body,
                 r##"<path d="M{x1:.1} {mid:.1}H{x2:.1}M{x1:.1} {:.1}V{:.1}M{x2:.1} {:.1}V{:.1}" stroke="#333" fill="none"/>"##,
                 mid - 5.0,
                 mid + 5.0,
@@ -240,17 +411,27 @@ fn bar_panel(out: &mut String, mut y: f64, heading: &str, bars: &[Bar]) -> f64 {
             );
             end = end.max(x2);
         }
-        let _ = writeln!(
-            out,
-            r#"<text x="{:.1}" y="{:.1}" font-size="12">{}</text>"#,
+        let value = if bar.value < 1000.0 {
+            format!("{:.1}", bar.value)
+        } else {
+            thousands(bar.value)
+        };
+        let sep = if bar.note.starts_with(' ') || bar.note.is_empty() {
+            ""
+        } else {
+            "  "
+        };
+        c.text(
             end + 6.0,
             mid + 4.0,
-            thousands(bar.value)
+            12.0,
+            "normal",
+            &format!("{value}{sep}{}", bar.note),
         );
         y += ROW_H;
     }
     let _ = writeln!(
-        out,
+        c.body,
         r##"<path d="M{PLOT_X} {top:.1}V{y:.1}H{:.1}" stroke="#999" fill="none"/>"##,
         PLOT_X + PLOT_W
     );
@@ -258,21 +439,13 @@ fn bar_panel(out: &mut String, mut y: f64, heading: &str, bars: &[Bar]) -> f64 {
         let v = axis_max * f64::from(i) / 5.0;
         let x = scale(v);
         let _ = writeln!(
-            out,
+            c.body,
             r##"<path d="M{x:.1} {y:.1}v4" stroke="#999"/><text x="{x:.1}" y="{:.1}" font-size="11" text-anchor="middle" fill="#555">{}</text>"##,
             y + 16.0,
             si(v)
         );
     }
     y + 46.0
-}
-
-fn text(out: &mut String, x: f64, y: f64, size: f64, weight: &str, content: &str) {
-    let _ = writeln!(
-        out,
-        r#"<text x="{x:.1}" y="{y:.1}" font-size="{size}" font-weight="{weight}">{}</text>"#,
-        escape(content)
-    );
 }
 
 /// The smallest of 1, 2, 2.5, 5 times a power of ten that is at least `v`.
@@ -328,6 +501,28 @@ mod tests {
         assert_eq!(si(250_000.0), "250k");
         assert_eq!(si(1_200_000.0), "1.2M");
         assert_eq!(si(0.0), "0");
+    }
+
+    #[test]
+    fn the_picture_holds_its_longest_line() {
+        let mut c = Canvas::default();
+        c.text(12.0, 10.0, 12.0, "normal", &"x".repeat(300));
+        assert!(c.right > WIDTH, "{}", c.right);
+        let mut narrow = Canvas::default();
+        let long = "a step whose name is longer than half of the picture's width, which the \
+                    legend of the cost breakdown used to cut: 1.234 s";
+        let y = legend(&mut narrow, 20.0, &[("#000", long), ("#111", long)]);
+        // Too long for two columns: one line each.
+        assert_eq!(y, 20.0 + 2.0 * 18.0 + 12.0);
+        assert!(narrow.right < WIDTH, "{}", narrow.right);
+    }
+
+    #[test]
+    fn long_lines_are_wrapped() {
+        let mut c = Canvas::default();
+        let y = c.wrapped(12.0, 100.0, 11.0, &"word ".repeat(100));
+        assert!(y > 100.0 + 2.0 * 14.0, "{y}");
+        assert!(c.right <= WIDTH, "{}", c.right);
     }
 
     #[test]

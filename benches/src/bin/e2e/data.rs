@@ -5,7 +5,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use generator::{Dataset, Spec};
+use generator::{Dataset, Figures, Spec};
 
 /// One generated file.
 #[derive(Clone, Debug)]
@@ -13,6 +13,8 @@ pub struct DataFile {
     pub path: PathBuf,
     pub rows: u64,
     pub bytes: u64,
+    /// The generator's exact figures (sums, distinct ids), which loaded data is checked against.
+    pub figures: Figures,
 }
 
 /// A set of files of one spec, in load order.
@@ -63,6 +65,7 @@ pub fn write(spec: &Spec, dir: &Path) -> Result<DataSet> {
             path,
             rows: figures.rows,
             bytes: figures.csv_bytes,
+            figures,
         });
     }
     Ok(DataSet {

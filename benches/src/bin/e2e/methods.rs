@@ -1,6 +1,6 @@
-//! The measured methods that run as processes: the psql `\copy` ceiling and the release
-//! `loader` binary (file, local S3, text format, concurrency). Each loader repetition gets a
-//! fresh database with the full schema, so no run inherits another's data.
+//! The loader's runs as processes: the release `loader` binary (file, local S3, text format,
+//! concurrency) and a `--baseline` binary. Each loader repetition gets a fresh database with
+//! the full schema, so no run inherits another's data.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -66,42 +66,6 @@ pub async fn checkpoint(pg: &LocalPostgres) -> bool {
     }
 }
 
-/// `psql -c "\copy ceiling (...) FROM 'file' CSV HEADER"` into a fresh untriggered,
-/// unindexed copy of `staging_table`; times the psql process.
-pub async fn ceiling(target: &Target, db: &TestDb, file: &Path, rows: u64) -> Result<Timed> {
-    let client = db.connect().await?;
-    client
-        .batch_execute("DROP TABLE IF EXISTS ceiling; CREATE TABLE ceiling (LIKE staging_table)")
-        .await
-        .context("creating the ceiling table")?;
-    checkpoint(target.pg).await;
-    let path = file.display().to_string();
-    if path.contains('\'') {
-        bail!("{path}: a quote in the path cannot be given to psql \\copy");
-    }
-    let columns: Vec<&str> = loader::columns::COLUMNS.iter().map(|c| c.name).collect();
-    let meta = format!(
-        "\\copy ceiling ({}) FROM '{path}' CSV HEADER",
-        columns.join(", ")
-    );
-    let mut cmd = standins::psql_command(db.url())?;
-    cmd.arg("-c").arg(meta);
-    let done = tokio::task::spawn_blocking(move || measure::run(&mut cmd)).await??;
-    let copied: i64 = client
-        .query_one("SELECT count(*) FROM ceiling", &[])
-        .await?
-        .get(0);
-    if copied as u64 != rows {
-        bail!("psql \\copy loaded {copied} rows, expected {rows}");
-    }
-    client.batch_execute("DROP TABLE ceiling").await?;
-    Ok(Timed {
-        secs: done.secs,
-        max_rss_kib: done.max_rss_kib,
-        objects: Vec::new(),
-    })
-}
-
 /// `loader load --json ARGS SOURCES` into `db`; checks that every object loaded and the
 /// rows add up to `rows`.
 pub async fn loader(
@@ -111,7 +75,19 @@ pub async fn loader(
     sources: &[String],
     rows: u64,
 ) -> Result<Timed> {
-    let mut cmd = Command::new(&target.loader);
+    loader_with(target, &target.loader, db, args, sources, rows).await
+}
+
+/// [`loader`] with another loader binary (`--baseline`).
+pub async fn loader_with(
+    target: &Target,
+    program: &Path,
+    db: &TestDb,
+    args: &[&str],
+    sources: &[String],
+    rows: u64,
+) -> Result<Timed> {
+    let mut cmd = Command::new(program);
     cmd.arg("load").arg("--json").args(args).args(sources);
     cmd.env("DATABASE_URL", db.url()).env("RUST_LOG", "warn");
     for var in ["AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"] {
@@ -132,6 +108,21 @@ pub async fn loader(
         max_rss_kib: done.max_rss_kib,
         objects,
     })
+}
+
+/// `PROGRAM init` on `db`: a loader binary sets up its own schema (its SQL is built in).
+///
+/// # Errors
+/// The program fails.
+pub async fn init_with(program: &Path, db: &TestDb) -> Result<()> {
+    let mut cmd = Command::new(program);
+    cmd.arg("init")
+        .env("DATABASE_URL", db.url())
+        .env("RUST_LOG", "warn");
+    tokio::task::spawn_blocking(move || measure::run(&mut cmd))
+        .await?
+        .with_context(|| format!("{} init", program.display()))?;
+    Ok(())
 }
 
 /// The loader's `--json` lines; any object not `loaded` is an error.

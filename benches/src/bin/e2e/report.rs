@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::legacy::FileLoad;
 use crate::machine::Machine;
 use crate::methods::ObjectTime;
+use crate::peers::PeerInfo;
 use crate::stats::Spread;
 
 /// What was measured.
@@ -31,6 +32,46 @@ pub enum Method {
     Objects,
     /// `loader load FILE` of the ~1 GB object (peak memory).
     Big,
+    /// psql `\copy` of the loader's own COPY BINARY rows into an untriggered staging copy.
+    Floor,
+    /// A second loader binary (`--baseline`), from a file, into its own schema.
+    Baseline,
+    /// The ceiling's rows, then `benches/peers/star.sql`: the same job as the loader.
+    PsqlStar,
+    /// DuckDB's postgres extension, raw rows.
+    Duckdb,
+    DuckdbStar,
+    /// psycopg 3 `cursor.copy()`, raw rows.
+    Psycopg,
+    PsycopgStar,
+    /// Sling, direct insert, raw rows.
+    Sling,
+    SlingStar,
+    /// pgloader, raw rows.
+    Pgloader,
+    PgloaderStar,
+}
+
+impl Method {
+    /// A raw load by another tool (psql included): rows into an untriggered table.
+    pub fn is_raw_peer(self) -> bool {
+        matches!(
+            self,
+            Method::Ceiling | Method::Duckdb | Method::Psycopg | Method::Sling | Method::Pgloader
+        )
+    }
+
+    /// Another tool's raw load followed by the star-schema SQL: the loader's job.
+    pub fn is_same_job(self) -> bool {
+        matches!(
+            self,
+            Method::PsqlStar
+                | Method::DuckdbStar
+                | Method::PsycopgStar
+                | Method::SlingStar
+                | Method::PgloaderStar
+        )
+    }
 }
 
 /// One timed repetition.
@@ -61,6 +102,8 @@ pub struct MethodSummary {
     pub mb_per_sec: f64,
     /// Median time over the ceiling's median time (same rows only).
     pub vs_ceiling: Option<f64>,
+    /// Median time over the floor's median time (same rows only).
+    pub vs_floor: Option<f64>,
     /// The largest peak RSS of its repetitions.
     pub max_rss_kib: u64,
 }
@@ -81,6 +124,7 @@ impl MethodSummary {
             rows_per_sec: Spread::of(&rates)?,
             secs,
             vs_ceiling: None,
+            vs_floor: None,
             max_rss_kib: runs.iter().map(|r| r.max_rss_kib).max().unwrap_or(0),
         })
     }
@@ -208,6 +252,10 @@ pub struct Report {
     pub legacy: Option<Legacy>,
     pub big: Option<Run>,
     pub encoder: Option<EncoderFigures>,
+    /// The peers measured, with their versions.
+    pub peers: Vec<PeerInfo>,
+    /// The second loader binary measured as `baseline`, when one was.
+    pub baseline: Option<String>,
     pub targets: Vec<TargetCheck>,
     pub skipped: Vec<String>,
     pub errors: Vec<String>,
@@ -268,6 +316,7 @@ impl Report {
             },
             None => unmeasured("N rows vs 100k rows", "<= 10.5x", "skipped"),
         });
+        targets.extend(self.peer_targets());
         let mut rss: Vec<(String, u64, u64)> =
             [Method::Small, Method::File, Method::S3, Method::Text]
                 .iter()
@@ -297,6 +346,93 @@ impl Report {
         });
         self.targets = targets;
     }
+}
+
+impl Report {
+    /// The loader (from a file) against the peers: faster than every peer's same job, within
+    /// 2.0x of the fastest raw load, the least memory.
+    fn peer_targets(&self) -> Vec<TargetCheck> {
+        let Some(loader) = self.method(Method::File) else {
+            return vec![unmeasured(
+                "loader vs peers",
+                "beats every same job",
+                "the file load was skipped",
+            )];
+        };
+        let same_rows = |m: &&MethodSummary| m.rows == loader.rows;
+        let fastest = |pick: fn(Method) -> bool| {
+            self.methods
+                .iter()
+                .filter(same_rows)
+                .filter(|m| pick(m.method))
+                .min_by(|a, b| a.secs.median.total_cmp(&b.secs.median))
+        };
+        let mut targets = Vec::new();
+        targets.push(match fastest(Method::is_same_job) {
+            Some(best) => TargetCheck {
+                name: "full star schema vs every peer's same job".into(),
+                target: "faster than the best".into(),
+                measured: format!(
+                    "{:.2} s vs {:.2} s ({}): {:.2}x faster",
+                    loader.secs.median,
+                    best.secs.median,
+                    best.label,
+                    best.secs.median / loader.secs.median
+                ),
+                ok: Some(loader.secs.median < best.secs.median),
+            },
+            None => unmeasured(
+                "full star schema vs every peer's same job",
+                "faster than the best",
+                "no peer's same job ran",
+            ),
+        });
+        targets.push(match fastest(Method::is_raw_peer) {
+            Some(best) => {
+                let x = loader.secs.median / best.secs.median;
+                TargetCheck {
+                    name: "full star schema vs the fastest raw load".into(),
+                    target: "<= 2.0x".into(),
+                    measured: format!(
+                        "{x:.2}x ({:.2} s vs {:.2} s, {})",
+                        loader.secs.median, best.secs.median, best.label
+                    ),
+                    ok: Some(x <= 2.0),
+                }
+            }
+            None => unmeasured(
+                "full star schema vs the fastest raw load",
+                "<= 2.0x",
+                "no raw load ran",
+            ),
+        });
+        let peers: Vec<&MethodSummary> = self
+            .methods
+            .iter()
+            .filter(same_rows)
+            .filter(|m| m.method.is_raw_peer())
+            .collect();
+        targets.push(if peers.is_empty() {
+            unmeasured("least peak RSS", "loader < every peer", "no peer ran")
+        } else {
+            let least = peers.iter().map(|m| m.max_rss_kib).min().unwrap_or(0);
+            let mut measured = format!("loader {}", mib(loader.max_rss_kib));
+            for m in &peers {
+                let _ = write!(measured, "; {} {}", m.label, mib(m.max_rss_kib));
+            }
+            TargetCheck {
+                name: "least peak RSS (client process)".into(),
+                target: "loader < every peer".into(),
+                measured,
+                ok: Some(loader.max_rss_kib < least),
+            }
+        });
+        targets
+    }
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
 }
 
 /// The source of a single-object loader run, for the memory line.
@@ -342,26 +478,37 @@ pub fn render_text(r: &Report) -> String {
     );
     let _ = writeln!(
         s,
-        "\n{:<40} {:>9} {:>16} {:>12} {:>8} {:>7} {:>9}",
-        "method", "rows", "seconds (range)", "rows/s", "MB/s", "x ceil", "peak RSS"
+        "\n{:<50} {:>9} {:>16} {:>12} {:>8} {:>7} {:>7} {:>10}",
+        "method", "rows", "seconds (range)", "rows/s", "MB/s", "x ceil", "x floor", "peak RSS"
     );
+    let ratio = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.2}x"));
     for x in &r.methods {
-        let rss = if x.method == Method::Ceiling {
-            "(psql)".to_string()
-        } else {
-            format!("{:.1} MiB", x.max_rss_kib as f64 / 1024.0)
-        };
         let _ = writeln!(
             s,
-            "{:<40} {:>9} {:>16} {:>12} {:>8.1} {:>7} {:>9}",
+            "{:<50} {:>9} {:>16} {:>12} {:>8.1} {:>7} {:>7} {:>10}",
             x.label,
             x.rows,
             format!("{:.2} ({:.2}-{:.2})", x.secs.median, x.secs.min, x.secs.max),
             thousands(x.rows_per_sec.median),
             x.mb_per_sec,
-            x.vs_ceiling.map_or("-".into(), |v| format!("{v:.2}x")),
-            rss
+            ratio(x.vs_ceiling),
+            ratio(x.vs_floor),
+            mib(x.max_rss_kib)
         );
+    }
+    let _ = writeln!(
+        s,
+        "(peak RSS: the measured client process; for a same job the larger of the raw \
+         loader's and psql's)"
+    );
+    if !r.peers.is_empty() {
+        let _ = writeln!(s, "\npeers:");
+        for p in &r.peers {
+            let _ = writeln!(s, "  {:<12} {:<44} {}", p.name, p.version, p.how);
+        }
+    }
+    if let Some(b) = &r.baseline {
+        let _ = writeln!(s, "{b}");
     }
     if let Some(sc) = &r.scaling {
         let _ = writeln!(
