@@ -466,7 +466,13 @@ async fn cold_start_figures() {
     for run in 0..runs {
         let api = RuntimeApi::start();
         let spawned = Instant::now();
-        let (function, _stdout) = function(&api, &db, &s3, &[("METRICS", "none")]);
+        // SSLMODE=disable shows what TLS to the database costs at init.
+        let url = match std::env::var("SSLMODE") {
+            Ok(mode) => format!("{}?sslmode={mode}", db.url()),
+            Err(_) => db.url().to_string(),
+        };
+        let env = [("METRICS", "none"), ("DATABASE_URL", url.as_str())];
+        let (function, stdout) = function(&api, &db, &s3, &env);
         let first_next = api.next_call(1, WAIT);
         let sent = Instant::now();
         let answer = api.answer(
@@ -481,6 +487,11 @@ async fn cold_start_figures() {
             (answered - sent).as_secs_f64() * 1e3
         );
         drop(function);
+        for line in stdout.join().expect("stdout") {
+            if line.contains("init done") {
+                println!("  {line}");
+            }
+        }
     }
     let mut events = Vec::new();
     for i in 0..100u64 {
