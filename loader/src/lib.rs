@@ -37,6 +37,7 @@ pub mod ledger;
 pub mod load;
 pub mod schema;
 pub mod source;
+pub mod transcode;
 pub mod value;
 
 pub use contract::{Contract, DateWindow, HeaderContract};

@@ -109,7 +109,7 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
         candidate_budget: args.dimension_memory.saturating_mul(1 << 20),
         max_attempts: args.attempts,
         contract: args.input.contract()?,
-        read: args.input.read(),
+        read: args.input.read()?,
         ..LoadOptions::default()
     };
     let total = items.iter().map(|i| i.size).sum::<Option<u64>>();

@@ -33,7 +33,7 @@ enum Command {
     Init(cli::InitArgs),
     /// Load CSV objects: paths, directories, `-` for stdin, s3://bucket/key or
     /// s3://bucket/prefix/ (every object under it).
-    Load(load_cmd::LoadArgs),
+    Load(Box<load_cmd::LoadArgs>),
     /// Reconcile staging, the star schema and the ledger; exits 1 on a mismatch.
     Verify(cli::VerifyArgs),
     /// Delete staged rows of loads finished before a cutoff, without
@@ -62,7 +62,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match args.command {
             Command::Init(a) => cli::init(a).await,
-            Command::Load(a) => load_cmd::load(a).await,
+            Command::Load(a) => load_cmd::load(*a).await,
             Command::Verify(a) => cli::verify(a).await,
             Command::Prune(a) => cli::prune(a).await,
             #[cfg(feature = "local")]
