@@ -132,11 +132,8 @@ fn model(input: &[u8], max_rejects: u64) -> Model {
             _ => return Model::Header, // unknown or named twice
         }
     }
-    if COLUMNS
-        .iter()
-        .zip(mapping)
-        .any(|(c, m)| !c.nullable && m.is_none())
-    {
+    // Every column must be named (issue 16: none is declared optional here).
+    if mapping.iter().any(Option::is_none) {
         return Model::Header;
     }
 
@@ -254,6 +251,24 @@ fn quote_left_open(input: &[u8], start: usize) -> bool {
     s == S::Quoted
 }
 
+/// The latest plausible date by default: tomorrow (UTC), as YYYY-MM-DD,
+/// from the clock and a civil-date conversion of its own.
+fn latest_date() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let z = (secs / 86_400) as i64 + 1 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
 /// A field as PostgreSQL prints the value back, or `None` when the
 /// documented forms refuse it (NOTES.md, "What a field may hold").
 fn normalize(ty: ColumnType, raw: &[u8]) -> Option<String> {
@@ -279,7 +294,10 @@ fn normalize(ty: ColumnType, raw: &[u8]) -> Option<String> {
             let feb = if leap { 29 } else { 28 };
             let days = [31, feb, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
             let ok = y >= 1 && (1..=12).contains(&m) && d >= 1 && d <= days[m as usize - 1];
-            ok.then(|| s.to_string())
+            // Plausible (the default window): from 1900-01-01 to one day
+            // after now, UTC. Zero-padded, the forms compare as text.
+            let plausible = s >= "1900-01-01" && s <= latest_date().as_str();
+            (ok && plausible).then(|| s.to_string())
         }
         ColumnType::Time => {
             let (hms, frac) = match s.split_once('.') {

@@ -20,6 +20,7 @@
 //! | `MIN_DATE` | a row dated before this is a bad row | `1900-01-01` |
 //! | `MAX_EXPANSION_RATIO` | a gzip/zstd object fails past this expansion (after 64 MiB) | `100` |
 //! | `MAX_EXPANDED_BYTES` | a gzip/zstd object fails past this many expanded bytes | none |
+//! | `SOURCE_ENCODING` | encoding of objects without a BOM or Content-Type charset (WHATWG label: `windows-1252`, `utf-16le`, ...) | UTF-8 |
 //! | `AWS_ENDPOINT_URL` | a non-AWS S3 endpoint (path-style addressing) | AWS |
 
 use std::time::Duration;
@@ -33,6 +34,7 @@ use crate::handler::Handler;
 use crate::load::{LoadOptions, Loader};
 use crate::metrics::{Emf, DEFAULT_NAMESPACE};
 use crate::source::{s3_client_from_config, ReadOptions, DEFAULT_MAX_EXPANSION_RATIO};
+use crate::transcode::Declared;
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name)
@@ -86,6 +88,13 @@ pub fn options_from_env() -> Result<LoadOptions> {
         max_expanded_bytes: match env("MAX_EXPANDED_BYTES") {
             None => None,
             Some(_) => Some(env_parse("MAX_EXPANDED_BYTES", 0u64)?),
+        },
+        encoding: match env("SOURCE_ENCODING") {
+            None => None,
+            Some(label) => Some(Declared {
+                encoding: crate::transcode::encoding_for_label(&label, "SOURCE_ENCODING")?,
+                by: "SOURCE_ENCODING",
+            }),
         },
     };
     Ok(LoadOptions {

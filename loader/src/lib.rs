@@ -39,6 +39,7 @@ pub mod metrics;
 pub mod outcome;
 pub mod schema;
 pub mod source;
+pub mod transcode;
 pub mod value;
 
 pub use contract::{Contract, DateWindow, HeaderContract};

@@ -21,6 +21,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, BufReader, ReadBuf};
 
 use crate::encode::EncodeFault;
 use crate::error::{Error, Result};
+use crate::transcode::{self, Declared, Transcoded};
 
 /// How an object's bytes are read.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,6 +32,9 @@ pub struct ReadOptions {
     pub max_expansion_ratio: u64,
     /// A compressed object fails once it has expanded past this many bytes.
     pub max_expanded_bytes: Option<u64>,
+    /// The encoding of objects that declare none (no byte-order mark, no
+    /// Content-Type charset): `--encoding` / `SOURCE_ENCODING`. `None`: UTF-8.
+    pub encoding: Option<Declared>,
 }
 
 /// Retail CSV shrinks ~6x under gzip and ~10x under zstd; highly repetitive
@@ -46,6 +50,7 @@ impl Default for ReadOptions {
         ReadOptions {
             max_expansion_ratio: DEFAULT_MAX_EXPANSION_RATIO,
             max_expanded_bytes: None,
+            encoding: None,
         }
     }
 }
@@ -62,6 +67,11 @@ impl std::fmt::Display for InputFault {
 }
 
 impl std::error::Error for InputFault {}
+
+/// An I/O error that [`read_error`] turns into bad data.
+pub(crate) fn input_fault(message: String) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, InputFault(message))
+}
 
 /// Maps a read failure of an opened object: bad content (a decompression
 /// bomb) is [`Error::Data`], never retried; anything else is
@@ -339,8 +349,23 @@ pub async fn open_s3(
         return Ok(S3Open::Superseded);
     }
     let size = object.content_length().and_then(|n| u64::try_from(n).ok());
+    let charset = object
+        .content_type()
+        .and_then(transcode::content_type_charset);
+    let declared = match charset {
+        Some(label) => Some(Declared {
+            encoding: transcode::encoding_for_label(&label, "the Content-Type charset").map_err(
+                |e| Error::Data {
+                    object: shown.to_string(),
+                    fault: Box::new(EncodeFault::Input(e.to_string())),
+                },
+            )?,
+            by: "the object's Content-Type charset",
+        }),
+        None => read.encoding,
+    };
     let body = object.body.into_async_read();
-    let opened = wrap(Box::pin(body), size, shown, progress, read).await?;
+    let opened = wrap(Box::pin(body), size, shown, progress, read, declared).await?;
     Ok(S3Open::Opened(opened))
 }
 
@@ -362,7 +387,7 @@ pub async fn open_local(
                 retryable: false,
             })?;
             let size = file.metadata().await.ok().map(|m| m.len());
-            wrap(Box::pin(file), size, &shown, progress, read).await
+            wrap(Box::pin(file), size, &shown, progress, read, read.encoding).await
         }
         Source::Stdin { .. } => {
             if !source.can_retry() {
@@ -374,7 +399,7 @@ pub async fn open_local(
                 });
             }
             let stdin = Box::pin(Stdin(tokio::io::stdin()));
-            wrap(stdin, None, &shown, progress, read).await
+            wrap(stdin, None, &shown, progress, read, read.encoding).await
         }
         Source::S3 { .. } => Err(Error::Config(format!(
             "{shown}: S3 objects are opened with open_s3"
@@ -387,14 +412,16 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// A zstd frame's magic number (little-endian 0xFD2FB528).
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 
-/// Counts the raw bytes and puts a gzip or zstd decoder on top when the
-/// first bytes are its magic number, bounded by `read`.
+/// Counts the raw bytes, puts a gzip or zstd decoder on top when the first
+/// bytes are its magic number (bounded by `read`), and a decoder to UTF-8
+/// when a byte-order mark or `declared` says another encoding.
 async fn wrap(
     mut raw: Pin<Box<dyn AsyncRead + Send>>,
     size: Option<u64>,
     shown: &str,
     progress: Option<ByteCounter>,
     read: &ReadOptions,
+    declared: Option<Declared>,
 ) -> Result<Opened> {
     let mut magic = [0u8; 4];
     let mut have = 0;
@@ -431,25 +458,62 @@ async fn wrap(
         decoder.multiple_members(true);
         Box::pin(decoder)
     } else {
+        let declared = by_bom(&magic[..have]).or(declared);
+        let reader: Pin<Box<dyn AsyncRead + Send>> = if transcode::needs_decoding(declared) {
+            let declared = declared.expect("needs_decoding checked it");
+            Box::pin(Transcoded::new(Box::pin(counted), declared))
+        } else {
+            Box::pin(counted)
+        };
         return Ok(Opened {
-            reader: Box::pin(counted),
+            reader,
             raw_bytes,
             size,
             gzip: false,
         });
     };
-    let reader = Box::pin(Bounded {
+    let mut bounded: Pin<Box<dyn AsyncRead + Send>> = Box::pin(Bounded {
         inner: decoded,
         raw: raw_bytes.clone(),
         expanded: 0,
         limits: read.clone(),
         format: if gzip { "gzip" } else { "zstd" },
     });
+    // The decompressed object's first bytes, for a byte-order mark.
+    let mut head = [0u8; 3];
+    let mut got = 0;
+    while got < head.len() {
+        let n = bounded
+            .read(&mut head[got..])
+            .await
+            .map_err(|e| read_error(shown, e, true))?;
+        if n == 0 {
+            break;
+        }
+        got += n;
+    }
+    let declared = by_bom(&head[..got]).or(declared);
+    let unread: Pin<Box<dyn AsyncRead + Send>> =
+        Box::pin(std::io::Cursor::new(head[..got].to_vec()).chain(bounded));
+    let reader: Pin<Box<dyn AsyncRead + Send>> = if transcode::needs_decoding(declared) {
+        let declared = declared.expect("needs_decoding checked it");
+        Box::pin(Transcoded::new(unread, declared))
+    } else {
+        unread
+    };
     Ok(Opened {
         reader,
         raw_bytes,
         size,
         gzip: true,
+    })
+}
+
+/// The encoding a byte-order mark at the start of `head` announces.
+fn by_bom(head: &[u8]) -> Option<Declared> {
+    transcode::bom_encoding(head).map(|encoding| Declared {
+        encoding,
+        by: "its byte-order mark",
     })
 }
 
@@ -488,10 +552,7 @@ impl Bounded {
             None
         };
         match fault {
-            Some(message) => Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                InputFault(message),
-            )),
+            Some(message) => Err(input_fault(message)),
             None => Ok(()),
         }
     }

@@ -54,7 +54,10 @@ impl ValueFault {
     pub fn describe(self) -> &'static str {
         match self {
             ValueFault::Empty => "empty value in a required column",
-            ValueFault::InvalidUtf8 => "invalid UTF-8",
+            ValueFault::InvalidUtf8 => {
+                "invalid UTF-8 (an object in another encoding needs --encoding LABEL, or \
+                 SOURCE_ENCODING for the Lambda)"
+            }
             ValueFault::NulByte => "NUL byte in text",
             ValueFault::DateSyntax => "not a date (expected YYYY-MM-DD)",
             ValueFault::DateOutOfRange => "no such date",

@@ -183,7 +183,8 @@ const CASES: &[Case] = &[
     loads("header_spaces_and_hyphens.csv", &["HSP001"], NO_CUSTOMER),
     fails(
         "invalid_utf8.csv",
-        "line 3, column store_name: invalid UTF-8 (value \"Har\u{fffd}bor\")",
+        "line 3, column store_name: invalid UTF-8 (an object in another encoding needs \
+         --encoding LABEL, or SOURCE_ENCODING for the Lambda) (value \"Har\u{fffd}bor\")",
     ),
     fails(
         "nul_byte.csv",

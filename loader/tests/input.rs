@@ -473,3 +473,105 @@ async fn a_closed_stdout_does_not_panic_and_directories_name_what_they_skip() {
         assert!(stderr.contains(&shown), "{shown:?} not in {stderr}");
     }
 }
+
+fn utf16le_with_bom(text: &str) -> Vec<u8> {
+    let mut out = vec![0xff, 0xfe];
+    out.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declared_encodings_and_byte_order_marks_are_decoded_keeping_line_numbers() {
+    let (db, client) = fresh_db("encodings").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cafe = |id: &str| row(id, "2024-03-01").replace("Harbor Market", "Café Ñandú");
+    let text = format!("{HEADER}\n{}\n", cafe("ENC001"));
+    let (cp1252, _, unmappable) = encoding_rs::WINDOWS_1252.encode(&text);
+    assert!(!unmappable);
+    let latin = write(dir.path(), "latin.csv", &cp1252);
+
+    // Undeclared, it is not UTF-8: the error says what to do.
+    let (ok, stdout, _) = run(loader_cmd(&db, None).arg("load").arg(&latin));
+    assert!(!ok);
+    assert!(
+        stdout.contains(
+            "line 2, column store_name: invalid UTF-8 (an object in another \
+                         encoding needs --encoding LABEL"
+        ),
+        "{stdout}"
+    );
+    let (ok, stdout, stderr) = run(loader_cmd(&db, None)
+        .args(["load", "--encoding", "latin1"])
+        .arg(&latin));
+    assert!(ok, "{stdout}{stderr}");
+
+    // UTF-16 with a byte-order mark needs no flag, also under gzip; a bad
+    // row is reported at its own line and column.
+    let utf16 = format!(
+        "{HEADER}\r\n{}\r\n{}\r\n",
+        cafe("ENC002"),
+        row("ENC003", "2024-02-30")
+    );
+    let wide = write(dir.path(), "wide.csv", &utf16le_with_bom(&utf16));
+    let (ok, stdout, _) = run(loader_cmd(&db, None).arg("load").arg(&wide));
+    assert!(!ok);
+    assert!(
+        stdout.contains("line 3, column transaction_date: no such date (value \"2024-02-30\")"),
+        "{stdout}"
+    );
+    let good16 = format!("{HEADER}\r\n{}\r\n", cafe("ENC002"));
+    let wide_gz = write(dir.path(), "wide.csv.gz", &gzip(&utf16le_with_bom(&good16)));
+    let (ok, stdout, stderr) = run(loader_cmd(&db, None).arg("load").arg(&wide_gz));
+    assert!(ok, "{stdout}{stderr}");
+
+    // An S3 object's Content-Type charset.
+    let (s3, s3_client) = local_s3("lake");
+    let latin3 = encoding_rs::WINDOWS_1252
+        .encode(&format!("{HEADER}\n{}\n", cafe("ENC004")))
+        .0
+        .into_owned();
+    s3_client
+        .put_object()
+        .bucket("lake")
+        .key("latin.csv")
+        .content_type("text/csv; charset=\"ISO-8859-1\"")
+        .body(latin3.into())
+        .send()
+        .await
+        .expect("put");
+    let (ok, stdout, stderr) =
+        run(loader_cmd(&db, Some(&s3)).args(["load", "s3://lake/latin.csv"]));
+    assert!(ok, "{stdout}{stderr}");
+    assert_eq!(
+        count(
+            &client,
+            "SELECT count(*) FROM staging_table WHERE store_name = 'Café Ñandú'"
+        )
+        .await,
+        3
+    );
+
+    // Bytes that are not valid in the declared encoding: named with the line.
+    let mut sjis = format!("{HEADER}\n{}\n", row("ENC005", "2024-03-01")).into_bytes();
+    sjis.extend_from_slice(
+        b"ENC006,2024-03-01,17:58:00,20.00,Cash,7,\x81\x20,L- X,12,P,C,10.00,2,9,33,Male,Gold\n",
+    );
+    let sjis = write(dir.path(), "sjis.csv", &sjis);
+    let (ok, stdout, _) = run(loader_cmd(&db, None)
+        .args(["load", "--encoding", "shift_jis"])
+        .arg(&sjis));
+    assert!(!ok);
+    assert!(
+        stdout.contains("line 3: bytes 0x81 are not valid Shift_JIS (declared by --encoding)"),
+        "{stdout}"
+    );
+    let (ok, _, stderr) = run(loader_cmd(&db, None)
+        .args(["load", "--encoding", "klingon"])
+        .arg(&sjis));
+    assert!(!ok);
+    assert!(
+        stderr.contains("--encoding \"klingon\" is not an encoding label"),
+        "{stderr}"
+    );
+    assert_verified(&client).await;
+}

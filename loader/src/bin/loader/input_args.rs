@@ -9,6 +9,7 @@ use clap::Args;
 
 use loader::contract::{DEFAULT_DATE_AHEAD, DEFAULT_MIN_DATE};
 use loader::source::DEFAULT_MAX_EXPANSION_RATIO;
+use loader::transcode::{self, Declared};
 use loader::{Contract, ReadOptions};
 
 #[derive(Args, Debug)]
@@ -58,6 +59,13 @@ pub struct InputArgs {
     /// bytes (default: no limit but the ratio).
     #[arg(long, env = "MAX_EXPANDED_BYTES", value_name = "BYTES")]
     max_expanded_bytes: Option<u64>,
+    /// The encoding of objects that declare none, as a WHATWG label
+    /// (windows-1252, latin1, utf-16le, shift_jis, ...; default UTF-8).
+    /// A UTF-8 or UTF-16 byte-order mark, or a charset= in an S3 object's
+    /// Content-Type, takes precedence. Decoded while streaming; line numbers
+    /// stay the object's own.
+    #[arg(long, env = "SOURCE_ENCODING", value_name = "LABEL")]
+    encoding: Option<String>,
 }
 
 impl InputArgs {
@@ -80,10 +88,18 @@ impl InputArgs {
     }
 
     /// How objects are read.
-    pub fn read(&self) -> ReadOptions {
-        ReadOptions {
+    pub fn read(&self) -> anyhow::Result<ReadOptions> {
+        let encoding = match &self.encoding {
+            Some(label) => Some(Declared {
+                encoding: transcode::encoding_for_label(label, "--encoding")?,
+                by: "--encoding",
+            }),
+            None => None,
+        };
+        Ok(ReadOptions {
             max_expansion_ratio: self.max_expansion_ratio,
             max_expanded_bytes: self.max_expanded_bytes,
-        }
+            encoding,
+        })
     }
 }

@@ -121,7 +121,7 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
         work_mem: args.work_mem.clone(),
         max_attempts: args.attempts,
         contract: args.input.contract()?,
-        read: args.input.read(),
+        read: args.input.read()?,
         ..LoadOptions::default()
     };
     let total = items.iter().map(|i| i.size).sum::<Option<u64>>();
