@@ -7,10 +7,14 @@
 //! minutes on a 2-core machine, for code the target never calls); including
 //! the same files by path keeps the fuzz build to a few seconds while
 //! fuzzing exactly the code that ships. If `encode.rs` ever starts using
-//! another loader module, this file fails to compile and must include it.
+//! another loader module, this file fails to compile and must include it
+//! (`contract.rs` came with the header contract; `error` below stands in for
+//! the loader's error type).
 
 #[path = "../../loader/src/columns.rs"]
 pub mod columns;
+#[path = "../../loader/src/contract.rs"]
+pub mod contract;
 #[path = "../../loader/src/decode.rs"]
 pub mod decode;
 #[path = "../../loader/src/encode.rs"]
@@ -19,3 +23,28 @@ pub mod encode;
 pub mod value;
 
 pub use encode::{CopyFormat, EncodeFault, EncodeOptions, Encoder, Reject, Summary};
+
+/// What `contract.rs` needs of the loader's error type: the real one also
+/// carries database and S3 errors, which would bring their crates here.
+pub mod error {
+    /// The loader's error, as far as the header contract uses it.
+    #[derive(Debug)]
+    pub enum Error {
+        /// Settings are missing or wrong.
+        Config(String),
+        /// Stands for the loader's other variants.
+        Other,
+    }
+
+    impl std::fmt::Display for Error {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            match self {
+                Error::Config(m) => write!(f, "configuration: {m}"),
+                Error::Other => write!(f, "other"),
+            }
+        }
+    }
+
+    /// Result with [`Error`].
+    pub type Result<T, E = Error> = std::result::Result<T, E>;
+}
