@@ -1,8 +1,8 @@
 //! The real `bootstrap` binary against a Runtime API that sets a real
 //! `Lambda-Runtime-Deadline-Ms` (`runtime_api/`), the local S3 endpoint and
 //! a real PostgreSQL: deadline-aware batches, each object's outcome as the
-//! answer, the EMF metric lines, init errors. The database's ledger is the
-//! proof of what was attempted.
+//! answer, the EMF metric lines, init errors, NOTIFY on commit. The
+//! database's ledger is the proof of what was attempted.
 //!
 //! `BOOTSTRAP_BIN=target/release/bootstrap` runs them (and the ignored
 //! `cold_start_figures`) against another build of the function.
@@ -120,6 +120,33 @@ fn by_key(objects: &Value) -> BTreeMap<String, Value> {
         .collect()
 }
 
+/// The payloads of `NOTIFY loader_loads`, from a connection that LISTENs.
+async fn listen(url: &str) -> tokio::sync::mpsc::UnboundedReceiver<String> {
+    use futures_util::StreamExt;
+    let (client, mut connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(Ok(message)) = messages.next().await {
+            if let tokio_postgres::AsyncMessage::Notification(n) = message {
+                let _ = tx.send(n.payload().to_string());
+            }
+        }
+    });
+    client
+        .batch_execute("LISTEN loader_loads")
+        .await
+        .expect("listen");
+    // The session must outlive the test's wait.
+    tokio::spawn(async move {
+        let _session = client;
+        std::future::pending::<()>().await
+    });
+    rx
+}
+
 /// The ledger: key -> (status, load_id, rows, rejected, duplicates, etag).
 async fn ledger(
     pg: &tokio_postgres::Client,
@@ -192,6 +219,9 @@ async fn an_sqs_batch_stops_at_the_deadline_margin() {
         )
         .await
         .expect("hold x's claim");
+
+    // A consumer LISTENing on loader_loads, as a job refreshing a view would.
+    let notified = listen(db.url()).await;
 
     let api = RuntimeApi::start();
     let (function, stdout) = function(
@@ -268,6 +298,30 @@ async fn an_sqs_batch_stops_at_the_deadline_margin() {
         Some("loaded")
     );
     assert_eq!(count(&pg, "SELECT count(*) FROM facts").await, 600);
+
+    // One notification per committed load, with the ledger's figures; none
+    // for the load that failed or the objects not started.
+    let mut announced = BTreeMap::new();
+    let mut notified = notified;
+    while announced.len() < 2 {
+        let payload = tokio::time::timeout(Duration::from_secs(10), notified.recv())
+            .await
+            .expect("a notification per committed load")
+            .expect("listener alive");
+        let json: Value = serde_json::from_str(&payload).expect("JSON payload");
+        announced.insert(json["key"].as_str().expect("key").to_string(), json);
+    }
+    assert!(
+        notified.try_recv().is_err(),
+        "more notifications than loads"
+    );
+    for key in ["in/a.csv", "in/b.csv"] {
+        let (_, load_id, n, _, _, _) = &rows[key];
+        let json = &announced[key];
+        assert_eq!(json["load_id"], *load_id, "{json}");
+        assert_eq!(json["rows"], *n, "{json}");
+        assert_eq!(json["bucket"], "lake", "{json}");
+    }
 
     // One EMF line per object, namespace from the environment, values as in
     // the database.
