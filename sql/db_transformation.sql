@@ -40,9 +40,17 @@
 --    NULL above any value). The upsert's condition and verify.sql use the
 --    same order, so the same objects give the same dimensions in any order
 --    or concurrency.
---  * Every statement writes in key order (dimensions by id, facts by
---    transaction_id), so concurrent loads take row locks in one global order
---    and cannot deadlock, whatever ids they share.
+--  * Locks are taken in one global order, so concurrent loads cannot
+--    deadlock, whatever ids they share: the dimensions are written in key
+--    order (an upsert locks the row even when it does not replace it), and
+--    the facts under one transaction-level advisory lock per schema (keyed
+--    by staging_table's oid), taken before the first fact row: at most one
+--    transaction at a time holds uncommitted facts, so no insert ever waits
+--    on another's fact key. Batches that share any store, product or
+--    customer wait for each other at the dimensions already, so the lock
+--    costs concurrency only to batches with no dimension row in common.
+--    Sorting the batch by transaction_id instead cost ~0.5-1 s per 1M rows
+--    (BENCHMARKS.md).
 --  * A repeated transaction_id is kept once: the copy loaded first wins
 --    (within one object: the least copy in the order of its columns).
 --  * The cost depends only on the batch: the transition table is scanned,
@@ -80,6 +88,11 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 -- JIT compiles for longer than these statements run.
 SET jit = off
+-- Enough for the hashed passes over 100k+ distinct ids without spilling
+-- (the server's default, 4MB, sorts the customers instead: ~0.4 s per 1M
+-- rows). The transition table is already built by then, under the
+-- session's work_mem (the loader raises it per load).
+SET work_mem = '64MB'
 AS $fn$
 DECLARE
     batch record;
@@ -97,7 +110,7 @@ BEGIN
     -- Sorting the whole batch (one DISTINCT ON per dimension) was ~10x
     -- slower; a pass per dimension cost two more passes (BENCHMARKS.md).
     -- The data-modifying CTEs run in a fixed order, the same in every load,
-    -- and each writes in key order.
+    -- and each writes in key order (the lock order).
     WITH newest AS MATERIALIZED (
         SELECT GROUPING(store_id, product_id, customer_id, transaction_date) AS g,
                store_id, product_id, customer_id, transaction_date,
@@ -264,20 +277,22 @@ BEGIN
         END IF;
     END IF;
 
-    -- Facts, in key order. A plain INSERT first: almost every batch is all
-    -- new ids, and a plain INSERT skips ON CONFLICT's extra index probe per
-    -- row (measured ~20% of this statement). When some transaction_id is
-    -- already a fact, or repeats within the batch, the unique index refuses
-    -- it, the block rolls back to its savepoint, and the INSERT runs again
-    -- keeping the first of each.
+    -- Facts, one transaction at a time (the header: lock order), held to
+    -- the end of the transaction. A plain INSERT first: almost every batch
+    -- is all new ids, and a plain INSERT skips ON CONFLICT's extra index
+    -- probe per row (measured ~20% of this statement). When some
+    -- transaction_id is already a fact, or repeats within the batch, the
+    -- unique index refuses it, the block rolls back to its savepoint, and
+    -- the INSERT runs again keeping the first of each (within the batch,
+    -- the least copy in the order of its columns).
+    PERFORM pg_advisory_xact_lock(TG_RELID::bigint);
     BEGIN
         INSERT INTO @schema@.facts
             (transaction_id, transaction_date, transaction_time, store_id, product_id,
              customer_id, payment_method, quantity_sold, total_amount, load_id)
         SELECT transaction_id, transaction_date, transaction_time, store_id, product_id,
                customer_id, payment_method, quantity_sold, total_amount, load_id
-        FROM new_rows
-        ORDER BY transaction_id;
+        FROM new_rows;
         GET DIAGNOSTICS inserted = ROW_COUNT;
     EXCEPTION WHEN unique_violation THEN
         INSERT INTO @schema@.facts

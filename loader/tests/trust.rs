@@ -545,7 +545,7 @@ async fn batches_that_share_ids_in_opposite_orders_do_not_deadlock() {
     let two = connect(db.url()).await;
     // 1 takes D-1; 2 stages [D-2, D-1]; 1 stages [D-2]. In copy order, 2
     // would hold D-2 and wait for D-1 while 1 waits for D-2: a deadlock.
-    // In key order, 2 waits for D-1 before touching D-2.
+    // Under the facts lock, 2 waits for 1's commit before touching D-2.
     one.batch_execute(&format!(
         "BEGIN; INSERT INTO staging_table ({COLUMNS}) VALUES {}",
         row("D-1", "2024-04-01", 2, 2, 2, "One")
