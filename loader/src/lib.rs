@@ -47,4 +47,4 @@ pub use db::{Db, DbConfig, SslMode};
 pub use encode::{CopyFormat, EncodeFault, EncodeOptions, Encoder, Reject, Summary};
 pub use error::{Error, Result};
 pub use load::{LoadOptions, LoadReport, Loader, Outcome};
-pub use source::{ByteCounter, ReadOptions, Source};
+pub use source::{ByteCounter, ReadOptions, Source, ZSTD_WINDOW_LOG_MAX};

@@ -73,9 +73,23 @@ pub(crate) fn input_fault(message: String) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, InputFault(message))
 }
 
+/// A failure of the source itself (the file, stdin or the S3 body), as it
+/// passes through a decompressor: what a decompressor reports without this
+/// mark is about the content.
+#[derive(Debug)]
+struct TransportFault(std::io::Error);
+
+impl std::fmt::Display for TransportFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for TransportFault {}
+
 /// Maps a read failure of an opened object: bad content (a decompression
-/// bomb) is [`Error::Data`], never retried; anything else is
-/// [`Error::Read`], retryable per `retryable`.
+/// bomb, a corrupt gzip or zstd stream) is [`Error::Data`], never retried;
+/// anything else is [`Error::Read`], retryable per `retryable`.
 pub fn read_error(object: &str, e: std::io::Error, retryable: bool) -> Error {
     if let Some(fault) = e
         .get_ref()
@@ -226,7 +240,7 @@ impl<R: AsyncRead + Unpin> AsyncRead for Counted<R> {
         if let Some(p) = &self.progress {
             p.add(n);
         }
-        res
+        res.map_err(|e| std::io::Error::new(e.kind(), TransportFault(e)))
     }
 }
 
@@ -411,6 +425,10 @@ pub async fn open_local(
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// A zstd frame's magic number (little-endian 0xFD2FB528).
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+/// The largest zstd window decoded: 2^25 = 32 MiB, which every level up to
+/// 19 stays under (level 19: 8 MiB); `--ultra` levels and `--long` need up to
+/// 128 MiB (libzstd's default limit), which would break the flat memory.
+pub const ZSTD_WINDOW_LOG_MAX: u32 = 25;
 
 /// Counts the raw bytes, puts a gzip or zstd decoder on top when the first
 /// bytes are its magic number (bounded by `read`), and a decoder to UTF-8
@@ -453,7 +471,12 @@ async fn wrap(
         decoder.multiple_members(true);
         Box::pin(decoder)
     } else if zstd {
-        let mut decoder = ZstdDecoder::new(BufReader::with_capacity(GZIP_READ_BUF, counted));
+        let mut decoder = ZstdDecoder::with_params(
+            BufReader::with_capacity(GZIP_READ_BUF, counted),
+            &[async_compression::zstd::DParameter::window_log_max(
+                ZSTD_WINDOW_LOG_MAX,
+            )],
+        );
         // Likewise concatenated zstd frames.
         decoder.multiple_members(true);
         Box::pin(decoder)
@@ -529,6 +552,33 @@ struct Bounded {
 }
 
 impl Bounded {
+    /// The decompressor's own errors are the content's (a corrupt header or
+    /// stream, a window too large): bad data, not retried. The source's
+    /// errors, and a stream that ends early (the body may have been cut
+    /// short), pass as they are.
+    fn content_fault(&self, e: std::io::Error) -> std::io::Error {
+        let transport = e
+            .get_ref()
+            .is_some_and(|inner| inner.is::<TransportFault>() || inner.is::<InputFault>());
+        if transport || e.kind() == std::io::ErrorKind::UnexpectedEof {
+            return e;
+        }
+        let hint = if self.format == "zstd" {
+            format!(
+                " (windows up to {} MiB are decoded; `zstd --long` and `--ultra` levels \
+                 write larger ones)",
+                1u64 << (ZSTD_WINDOW_LOG_MAX - 20)
+            )
+        } else {
+            String::new()
+        };
+        input_fault(format!(
+            "corrupt {} data (within its first {} compressed bytes): {e}{hint}",
+            self.format,
+            self.raw.get()
+        ))
+    }
+
     fn check(&self) -> std::io::Result<()> {
         let raw = self.raw.get();
         let fault = if self
@@ -571,7 +621,7 @@ impl AsyncRead for Bounded {
         if n > 0 {
             self.check()?;
         }
-        res
+        res.map_err(|e| self.content_fault(e))
     }
 }
 

@@ -184,6 +184,86 @@ async fn zstd_objects_load_like_plain_ones_from_files_and_s3() {
     assert_verified(&client).await;
 }
 
+/// A corrupt gzip header, a wrong gzip checksum and a zstd frame whose
+/// window is over the decoder's limit are the content's fault: bad data,
+/// named as such, never retried (the S3 attempt is not repeated), nothing
+/// staged. The same bytes from S3 give the same answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupt_compressed_objects_are_bad_data_not_retried() {
+    let (db, client) = fresh_db("corrupt").await;
+    let spec = Spec {
+        rows: 20_000,
+        seed: 23,
+        ..Spec::default()
+    };
+    let csv = file_bytes(&spec, 0);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&csv).expect("gzip");
+    let gz = gz.finish().expect("gzip");
+    // Compression method 7 is not deflate (the header's third byte).
+    let mut bad_header = gz.clone();
+    bad_header[2] = 7;
+    // A wrong CRC in the trailer: every row decodes, the check fails at
+    // the end, and none of them may be kept.
+    let mut bad_stream = gz.clone();
+    let crc = bad_stream.len() - 8;
+    bad_stream[crc] ^= 0x5a;
+    // A frame that declares a 128 MiB window (written without a pledged
+    // size, as a streaming writer does).
+    let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 3).expect("zstd");
+    enc.window_log(27).expect("window log");
+    enc.write_all(&csv).expect("zstd");
+    let big_window = enc.finish().expect("zstd");
+    // The same bytes with a window the decoder takes load.
+    let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 3).expect("zstd");
+    enc.window_log(loader::ZSTD_WINDOW_LOG_MAX)
+        .expect("window log");
+    enc.write_all(&csv).expect("zstd");
+    let fitting_window = enc.finish().expect("zstd");
+
+    let (_s3, s3) = local_s3("lake");
+    let cases: [(&str, &Vec<u8>, &str); 3] = [
+        ("bad-header.csv.gz", &bad_header, "corrupt gzip data"),
+        ("bad-crc.csv.gz", &bad_stream, "corrupt gzip data"),
+        (
+            "big-window.csv.zst",
+            &big_window,
+            "windows up to 32 MiB are decoded",
+        ),
+    ];
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, bytes, expected) in cases {
+        put(&s3, "lake", name, bytes.to_vec()).await;
+        let path = write(dir.path(), name, bytes);
+        let mut loader = lib_loader(&db, Some(s3.clone()), test_options());
+        for source in [Source::File(path), Source::s3("lake", name)] {
+            let err = loader
+                .load(&source, None)
+                .await
+                .expect_err("corrupt input must fail");
+            let message = err.to_string();
+            assert!(matches!(err, Error::Data { .. }), "{name}: {message}");
+            assert!(!err.is_retryable(), "{name}: {message}");
+            assert!(message.contains(expected), "{name}: {message}");
+            assert!(message.contains(name), "{name}: {message}");
+        }
+    }
+    assert_eq!(
+        count(&client, "SELECT count(*) FROM staging_table").await,
+        0
+    );
+    assert_eq!(count(&client, "SELECT count(*) FROM facts").await, 0);
+
+    let path = write(dir.path(), "fitting.csv.zst", &fitting_window);
+    let mut loader = lib_loader(&db, None, test_options());
+    let report = loader
+        .load(&Source::File(path), None)
+        .await
+        .expect("a 32 MiB window loads");
+    assert_eq!((report.outcome, report.rows), (Outcome::Loaded, 20_000));
+    assert_verified(&client).await;
+}
+
 /// A gzip object of a valid header and then `gib` GiB of zeros, made of
 /// gzip members of 16 MiB of zeros each (concatenated members are one
 /// stream): ~1000x smaller than what it expands to.
