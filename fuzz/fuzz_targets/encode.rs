@@ -60,7 +60,7 @@ fn check(data: &[u8]) {
         let opts = EncodeOptions {
             format,
             load_id,
-            max_rejects,
+            max_rejects: loader::MaxRejects::Rows(max_rejects),
             ..EncodeOptions::default()
         };
         let whole = encode(&[&input], &opts);
@@ -394,7 +394,7 @@ fn compare(model: &Model, got: &Encoded, format: CopyFormat, load_id: Option<i64
         ) => {
             let (kind, last) = match fault {
                 EncodeFault::Row(r) => (Fail::Row, r),
-                EncodeFault::TooManyRejects { last, .. } => (Fail::TooMany, last),
+                EncodeFault::TooManyRejects { last, .. } => (Fail::TooMany, &**last),
                 other => panic!("model fails a row ({fail:?}), encoder says {other:?}"),
             };
             assert_eq!(&kind, fail, "{fault:?}");

@@ -22,7 +22,7 @@ pub mod encode;
 #[path = "../../loader/src/value.rs"]
 pub mod value;
 
-pub use encode::{CopyFormat, EncodeFault, EncodeOptions, Encoder, Reject, Summary};
+pub use encode::{CopyFormat, EncodeFault, EncodeOptions, Encoder, MaxRejects, Reject, Summary};
 
 /// What `contract.rs` needs of the loader's error type: the real one also
 /// carries database and S3 errors, which would bring their crates here.

@@ -73,8 +73,8 @@ pub struct EncodeOptions {
     /// Appended to every row as the `load_id` column when set.
     pub load_id: Option<i64>,
     /// Bad rows tolerated (and reported in [`Summary::rejects`]) before the
-    /// object fails. 0: the first bad row fails it.
-    pub max_rejects: u64,
+    /// object fails.
+    pub max_rejects: MaxRejects,
     /// A record whose unescaped fields are longer than this is a bad row.
     /// Bounds memory: no staging column legitimately holds megabytes.
     /// With `max_rejects` 0 it fails the object as soon as it is passed.
@@ -95,9 +95,69 @@ impl Default for EncodeOptions {
         EncodeOptions {
             format: CopyFormat::Binary,
             load_id: None,
-            max_rejects: 0,
+            max_rejects: MaxRejects::NONE,
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
             contract: Contract::default(),
+        }
+    }
+}
+
+/// How many bad rows an object may hold before it fails (`--max-rejects`,
+/// `MAX_REJECTS`): a count (`5`) or a share of its data rows (`0.5%`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MaxRejects {
+    /// At most this many; 0: the first bad row fails the object, at once.
+    Rows(u64),
+    /// At most this many millionths of the object's data rows (`0.5%` is
+    /// 5,000). Known only at the end of the object, so it is checked there;
+    /// the bad rows are kept until then.
+    PerMillion(u32),
+}
+
+impl MaxRejects {
+    /// No bad row tolerated.
+    pub const NONE: MaxRejects = MaxRejects::Rows(0);
+
+    /// Whether the first bad row fails the object.
+    pub fn none_allowed(self) -> bool {
+        self == MaxRejects::NONE
+    }
+}
+
+impl std::str::FromStr for MaxRejects {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let Some(percent) = text.strip_suffix('%') else {
+            return text.parse().map(MaxRejects::Rows).map_err(|_| {
+                format!("{text:?} is neither a number of rows (5) nor a share (0.5%)")
+            });
+        };
+        let share: f64 = percent
+            .trim()
+            .parse()
+            .ok()
+            .filter(|v: &f64| v.is_finite() && (0.0..=100.0).contains(v))
+            .ok_or_else(|| format!("{text:?}: a share is a percentage from 0% to 100%"))?;
+        // Whole millionths: 0.0001% is the finest share.
+        let per_million = (share * 10_000.0).round() as u32;
+        if per_million == 0 && share > 0.0 {
+            return Err(format!("{text:?}: the finest share is 0.0001%"));
+        }
+        Ok(if per_million == 0 {
+            MaxRejects::NONE
+        } else {
+            MaxRejects::PerMillion(per_million)
+        })
+    }
+}
+
+impl std::fmt::Display for MaxRejects {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MaxRejects::Rows(n) => write!(f, "{n}"),
+            MaxRejects::PerMillion(p) => write!(f, "{}%", f64::from(*p) / 10_000.0),
         }
     }
 }
@@ -140,8 +200,14 @@ pub enum EncodeFault {
     Empty,
     /// A bad row with `max_rejects` 0.
     Row(Reject),
-    /// More bad rows than `max_rejects`; the last one is given.
-    TooManyRejects { max: u64, last: Reject },
+    /// More bad rows than `max_rejects`: `rejected` of the `read` data rows
+    /// read so far (all of them for a share); the last one is given.
+    TooManyRejects {
+        max: MaxRejects,
+        rejected: u64,
+        read: u64,
+        last: Box<Reject>,
+    },
     /// The bytes cannot be read as CSV at all: a decompression limit, an
     /// undecodable byte sequence.
     Input(String),
@@ -154,10 +220,16 @@ impl std::fmt::Display for EncodeFault {
             EncodeFault::Empty => write!(f, "empty object: no header row"),
             EncodeFault::Input(why) => write!(f, "{why}"),
             EncodeFault::Row(r) => write!(f, "{r}"),
-            EncodeFault::TooManyRejects { max, last } => {
+            EncodeFault::TooManyRejects {
+                max,
+                rejected,
+                read,
+                last,
+            } => {
                 write!(
                     f,
-                    "more than {max} bad rows (--max-rejects); the last: {last}"
+                    "more than {max} bad rows (--max-rejects): {rejected} of {read} rows \
+                     read; the last: {last}"
                 )
             }
         }
@@ -169,7 +241,7 @@ impl std::fmt::Display for EncodeFault {
 pub struct Summary {
     /// Rows written to the output.
     pub rows: u64,
-    /// Rows refused (at most `max_rejects`).
+    /// Rows refused (within `max_rejects`).
     pub rejects: Vec<Reject>,
     /// Input bytes consumed.
     pub bytes: u64,
@@ -503,6 +575,7 @@ impl Encoder {
         if self.width == 0 {
             return Err(EncodeFault::Empty);
         }
+        self.check_share()?;
         if self.opts.format == CopyFormat::Binary {
             out.put_i16(-1);
         }
@@ -571,7 +644,7 @@ impl Encoder {
         if self.record.len() < self.opts.max_record_bytes {
             let new_len = (self.record.len() * 2).min(self.opts.max_record_bytes.max(1));
             self.record.resize(new_len.max(self.record.len() + 1), 0);
-        } else if self.width != 0 && self.opts.max_rejects == 0 {
+        } else if self.width != 0 && self.opts.max_rejects.none_allowed() {
             // No rejects allowed: the object fails here, instead of after
             // reading the rest of a record that may never end (a
             // decompression bomb of zeros is one endless record).
@@ -690,17 +763,43 @@ impl Encoder {
     }
 
     fn bad_row(&mut self, reject: Reject) -> Result<(), EncodeFault> {
-        if self.opts.max_rejects == 0 {
-            return Err(EncodeFault::Row(reject));
-        }
-        if self.summary.rejects.len() as u64 >= self.opts.max_rejects {
-            return Err(EncodeFault::TooManyRejects {
-                max: self.opts.max_rejects,
-                last: reject,
-            });
+        let rejected = self.summary.rejects.len() as u64;
+        match self.opts.max_rejects {
+            MaxRejects::Rows(0) => return Err(EncodeFault::Row(reject)),
+            MaxRejects::Rows(max) if rejected >= max => {
+                return Err(EncodeFault::TooManyRejects {
+                    max: self.opts.max_rejects,
+                    rejected: rejected + 1,
+                    read: self.summary.rows + rejected + 1,
+                    last: Box::new(reject),
+                })
+            }
+            _ => {}
         }
         self.summary.rejects.push(reject);
         Ok(())
+    }
+
+    /// A share of bad rows, checked once the object's rows are all read.
+    fn check_share(&mut self) -> Result<(), EncodeFault> {
+        let MaxRejects::PerMillion(per_million) = self.opts.max_rejects else {
+            return Ok(());
+        };
+        let rejected = self.summary.rejects.len() as u64;
+        let read = self.summary.rows + rejected;
+        // rejected / read > per_million / 1e6, in integers.
+        if u128::from(rejected) * 1_000_000 <= u128::from(read) * u128::from(per_million) {
+            return Ok(());
+        }
+        match self.summary.rejects.pop() {
+            Some(last) => Err(EncodeFault::TooManyRejects {
+                max: self.opts.max_rejects,
+                rejected,
+                read,
+                last: Box::new(last),
+            }),
+            None => Ok(()),
+        }
     }
 
     fn on_header(&mut self) -> Result<(), EncodeFault> {

@@ -7,7 +7,7 @@
 //! | `DATABASE_SECRET_ARN` | Secrets Manager secret with `username`, `password` (and optionally `host`, `port`, `dbname`) | none |
 //! | `DATABASE_IAM_AUTH` | `true`: authenticate with RDS IAM tokens | `false` |
 //! | `DATABASE_ALLOW_UNVERIFIED_TLS` | `true`: send the secret's password or IAM tokens even when `sslmode` is not `verify-full`/`verify-ca` | `false` |
-//! | `MAX_REJECTS` | bad rows set aside per object before it fails | `0` |
+//! | `MAX_REJECTS` | bad rows set aside per object before it fails: a count, or a share of its rows (`0.5%`) | `0` |
 //! | `WORK_MEM` | `work_mem` of each load transaction; `auto`: 3x the object's size, 64MB..1GB | `auto` |
 //! | `COPY_FORMAT` | `binary` or `text` | `binary` |
 //! | `MAX_ATTEMPTS` | tries per object for retryable errors | `3` |
@@ -101,7 +101,7 @@ pub fn options_from_env() -> Result<LoadOptions> {
         contract,
         read,
         format,
-        max_rejects: env_parse("MAX_REJECTS", 0u64)?,
+        max_rejects: env_parse("MAX_REJECTS", crate::encode::MaxRejects::NONE)?,
         work_mem: env("WORK_MEM").unwrap_or_else(|| "auto".into()),
         max_attempts: env_parse("MAX_ATTEMPTS", 3u32)?.max(1),
         deadline_margin: Duration::from_millis(env_parse("DEADLINE_MARGIN_MS", 10_000u64)?),

@@ -44,7 +44,7 @@ pub mod value;
 
 pub use contract::{Contract, DateWindow, HeaderContract};
 pub use db::{Db, DbConfig, SslMode};
-pub use encode::{CopyFormat, EncodeFault, EncodeOptions, Encoder, Reject, Summary};
+pub use encode::{CopyFormat, EncodeFault, EncodeOptions, Encoder, MaxRejects, Reject, Summary};
 pub use error::{Error, Result};
 pub use load::{LoadOptions, LoadReport, Loader, Outcome};
 pub use source::{ByteCounter, ReadOptions, Source, ZSTD_WINDOW_LOG_MAX};

@@ -26,7 +26,7 @@ pub struct LoadOptions {
     /// COPY wire format.
     pub format: CopyFormat,
     /// Bad rows tolerated per object (see `EncodeOptions::max_rejects`).
-    pub max_rejects: u64,
+    pub max_rejects: crate::encode::MaxRejects,
     /// Longest record accepted.
     pub max_record_bytes: usize,
     /// `work_mem` for the load transaction: a PostgreSQL size such as
@@ -50,7 +50,7 @@ impl Default for LoadOptions {
     fn default() -> Self {
         LoadOptions {
             format: CopyFormat::Binary,
-            max_rejects: 0,
+            max_rejects: crate::encode::MaxRejects::NONE,
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
             work_mem: "auto".into(),
             max_attempts: 4,

@@ -287,7 +287,7 @@ fn oversized_records_are_refused_with_flat_memory() {
     let huge = "x".repeat(3 << 20);
     let file = format!("{HEADER}\n{}\n{}\n", row(1, &huge), row(2, "P"));
     let o = EncodeOptions {
-        max_rejects: 5,
+        max_rejects: loader::MaxRejects::Rows(5),
         ..opts(CopyFormat::Binary)
     };
     let (out, s) = encode(file.as_bytes(), o).expect("rejects, continues");
@@ -323,7 +323,7 @@ fn rejects_are_collected_up_to_the_limit() {
     }
     let file = format!("{HEADER}\n{body}");
     let o = |max| EncodeOptions {
-        max_rejects: max,
+        max_rejects: loader::MaxRejects::Rows(max),
         ..opts(CopyFormat::Binary)
     };
     let (out, s) = encode(file.as_bytes(), o(3)).expect("3 rejects allowed");
@@ -333,8 +333,72 @@ fn rejects_are_collected_up_to_the_limit() {
     assert!(s.rejects[0].raw.starts_with("TXN000003,2024-13-01,"));
     assert_eq!(decode_binary(&out).expect("decodes").len(), 7);
     match encode(file.as_bytes(), o(2)) {
-        Err(EncodeFault::TooManyRejects { max: 2, last }) => assert_eq!(last.line, 10),
+        Err(EncodeFault::TooManyRejects {
+            max: loader::MaxRejects::Rows(2),
+            rejected: 3,
+            read: 9,
+            last,
+        }) => assert_eq!(last.line, 10),
         other => panic!("{other:?}"),
+    }
+}
+
+/// `--max-rejects 30%`: the share of the object's data rows, known at its
+/// end: 3 bad of 10 is within 30% and over 29.9%, wherever the bad rows are.
+#[test]
+fn a_share_of_bad_rows_is_checked_over_the_whole_object() {
+    let mut body = String::new();
+    for i in 1..=10u32 {
+        // The bad rows first: a share is not judged on the rows read so far.
+        let r = if i <= 3 {
+            row(i, "P").replace("2024-03-01", "2024-13-01")
+        } else {
+            row(i, "P")
+        };
+        body.push_str(&r);
+        body.push('\n');
+    }
+    let file = format!("{HEADER}\n{body}");
+    let o = |share: &str| EncodeOptions {
+        max_rejects: share.parse().expect("a share"),
+        ..opts(CopyFormat::Binary)
+    };
+    let (out, s) = encode(file.as_bytes(), o("30%")).expect("30% allowed");
+    assert_eq!((s.rows, s.rejects.len()), (7, 3));
+    assert_eq!(decode_binary(&out).expect("decodes").len(), 7);
+    match encode(file.as_bytes(), o("29.9%")) {
+        Err(
+            e @ EncodeFault::TooManyRejects {
+                rejected: 3,
+                read: 10,
+                ..
+            },
+        ) => assert_eq!(
+            e.to_string(),
+            "more than 29.9% bad rows (--max-rejects): 3 of 10 rows read; the last: \
+             line 4, column transaction_date: no such date (value \"2024-13-01\")"
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn max_rejects_reads_counts_and_shares() {
+    use loader::MaxRejects;
+    let ok = |text: &str| text.parse::<MaxRejects>().expect(text);
+    assert_eq!(ok("5"), MaxRejects::Rows(5));
+    assert_eq!(ok("0"), MaxRejects::NONE);
+    assert_eq!(ok("0%"), MaxRejects::NONE);
+    assert_eq!(ok("0.5%"), MaxRejects::PerMillion(5_000));
+    assert_eq!(ok(" 100% "), MaxRejects::PerMillion(1_000_000));
+    assert_eq!(ok("0.0001%"), MaxRejects::PerMillion(1));
+    assert_eq!(ok("0.5%").to_string(), "0.5%");
+    assert_eq!(ok("12").to_string(), "12");
+    for bad in [
+        "", "-1", "five", "101%", "-1%", "NaN%", "inf%", "0.00001%", "%",
+    ] {
+        let err = bad.parse::<MaxRejects>().expect_err(bad);
+        assert!(err.contains(&format!("{:?}", bad.trim())), "{bad}: {err}");
     }
 }
 

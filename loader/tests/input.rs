@@ -313,7 +313,7 @@ async fn a_zero_bomb_fails_at_its_limits_with_and_without_rejects() {
         // With rejects the record would be read to its end: the expansion
         // bound stops it, as bad data (not retried).
         let options = loader::LoadOptions {
-            max_rejects: 5,
+            max_rejects: loader::MaxRejects::Rows(5),
             ..test_options()
         };
         let mut loader = lib_loader(&db, None, options);
@@ -329,7 +329,7 @@ async fn a_zero_bomb_fails_at_its_limits_with_and_without_rejects() {
         );
         // An absolute cap, below the ratio's slack.
         let options = loader::LoadOptions {
-            max_rejects: 5,
+            max_rejects: loader::MaxRejects::Rows(5),
             read: loader::ReadOptions {
                 max_expanded_bytes: Some(8 << 20),
                 ..Default::default()
@@ -440,6 +440,53 @@ async fn implausible_dates_are_bad_rows() {
     assert!(ok, "{stdout}");
     assert_eq!(count(&client, "SELECT count(*) FROM facts").await, 3);
     assert_verified(&client).await;
+}
+
+/// `--max-rejects` as a share through the real binary: 1 bad row of 10 is
+/// over 5% (the object fails, nothing of it committed) and within 10%.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_rejects_takes_a_share_of_the_objects_rows() {
+    let (db, client) = fresh_db("reject_share").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut csv = format!("{HEADER}\n");
+    for i in 1..=10 {
+        let date = if i == 2 { "2024-02-30" } else { "2024-03-01" };
+        csv.push_str(&row(&format!("SH{i:04}"), date));
+        csv.push('\n');
+    }
+    let path = write(dir.path(), "share.csv", csv.as_bytes());
+
+    let (ok, stdout, stderr) = run(loader_cmd(&db, None)
+        .args(["load", "--max-rejects", "5%"])
+        .arg(&path));
+    assert!(!ok, "{stdout}{stderr}");
+    let all = format!("{stdout}{stderr}");
+    assert!(
+        all.contains("more than 5% bad rows (--max-rejects): 1 of 10 rows read; the last: line 3"),
+        "{all}"
+    );
+    assert_eq!(count(&client, "SELECT count(*) FROM facts").await, 0);
+    assert_eq!(count(&client, "SELECT count(*) FROM load_rejects").await, 0);
+
+    let (ok, stdout, stderr) = run(loader_cmd(&db, None)
+        .args(["load", "--max-rejects", "10%"])
+        .arg(&path));
+    assert!(ok, "{stdout}{stderr}");
+    assert_eq!(count(&client, "SELECT count(*) FROM facts").await, 9);
+    assert_eq!(
+        count(&client, "SELECT count(*) FROM load_rejects WHERE line = 3").await,
+        1
+    );
+    assert_verified(&client).await;
+
+    let (ok, _, stderr) = run(loader_cmd(&db, None)
+        .args(["load", "--max-rejects", "150%"])
+        .arg(&path));
+    assert!(!ok);
+    assert!(
+        stderr.contains("a share is a percentage from 0% to 100%"),
+        "{stderr}"
+    );
 }
 
 /// A load from stdin whose connection is cut mid-COPY fails with the

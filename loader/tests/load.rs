@@ -230,7 +230,7 @@ async fn each_bad_row_kind_fails_its_object_with_line_and_column_and_commits_not
         &db,
         None,
         loader::LoadOptions {
-            max_rejects: 1_000,
+            max_rejects: loader::MaxRejects::Rows(1_000),
             ..test_options()
         },
     );
@@ -275,7 +275,7 @@ async fn each_bad_row_kind_fails_its_object_with_line_and_column_and_commits_not
         &db2,
         None,
         loader::LoadOptions {
-            max_rejects: 1,
+            max_rejects: loader::MaxRejects::Rows(1),
             ..test_options()
         },
     );

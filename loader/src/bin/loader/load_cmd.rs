@@ -50,10 +50,11 @@ pub struct LoadArgs {
     /// Objects loaded at once, each on its own connection.
     #[arg(long, short = 'j', default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
     concurrency: u16,
-    /// Bad rows to set aside in load_rejects per object before failing it
-    /// (0: the first bad row fails the object).
-    #[arg(long, env = "MAX_REJECTS", default_value_t = 0)]
-    max_rejects: u64,
+    /// Bad rows to set aside in load_rejects per object before failing it:
+    /// a count (0: the first bad row fails the object) or a share of the
+    /// object's rows, checked at its end (0.5%)
+    #[arg(long, env = "MAX_REJECTS", default_value_t = loader::MaxRejects::NONE)]
+    max_rejects: loader::MaxRejects,
     /// COPY format.
     #[arg(long, value_enum, default_value = "binary")]
     format: FormatArg,
