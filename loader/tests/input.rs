@@ -573,17 +573,10 @@ async fn a_closed_stdout_does_not_panic_and_directories_name_what_they_skip() {
     // `loader load DIR | head -0`: stdout is a pipe whose reader is gone
     // before the loader writes its first line, so every line it prints
     // meets a closed pipe (with `head -1` only the later ones would).
-    let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: pipe(2) fills the two descriptors; both are owned below.
-    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0, "pipe");
-    // SAFETY: the read end is ours and closed once.
-    unsafe { libc::close(fds[0]) };
-    // SAFETY: the write end is ours; the File owns and closes it.
-    let writer = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fds[1]) };
     let out = loader_cmd(&db, None)
         .arg("load")
         .arg(&data)
-        .stdout(Stdio::from(writer))
+        .stdout(closed_pipe())
         .stderr(Stdio::piped())
         .output()
         .expect("run loader");
@@ -599,6 +592,44 @@ async fn a_closed_stdout_does_not_panic_and_directories_name_what_they_skip() {
         let shown = format!("skipped     {}  {why}", data.join(name).display());
         assert!(stderr.contains(&shown), "{shown:?} not in {stderr}");
     }
+}
+
+/// The write end of a pipe whose reader is gone (`| head -0`).
+fn closed_pipe() -> Stdio {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: pipe(2) fills the two descriptors; both are owned below.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0, "pipe");
+    // SAFETY: the read end is ours and closed once.
+    unsafe { libc::close(fds[0]) };
+    // SAFETY: the write end is ours; the File owns and closes it.
+    let writer = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fds[1]) };
+    Stdio::from(writer)
+}
+
+/// `loader demo | head -0` runs the demo to its end (into the database it
+/// is given, with its own local S3) instead of panicking on its first line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_survives_a_closed_stdout() {
+    let (db, client) = fresh_db("demo_pipe").await;
+    let out = loader_cmd(&db, None)
+        .args(["demo", "--rows", "3000", "--files", "3"])
+        .stdout(closed_pipe())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run loader demo");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(count(&client, "SELECT count(*) FROM facts").await, 3000);
+    assert_eq!(
+        count(
+            &client,
+            "SELECT count(*) FROM load_ledger WHERE status = 'loaded'"
+        )
+        .await,
+        3
+    );
+    assert_verified(&client).await;
 }
 
 fn utf16le_with_bom(text: &str) -> Vec<u8> {

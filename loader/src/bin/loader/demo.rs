@@ -14,6 +14,7 @@ use loader::handler::Handler;
 use loader::{Db, DbConfig, LoadOptions, Loader};
 
 use crate::cli::print_checks;
+use crate::out::say;
 
 #[derive(Args, Debug)]
 pub struct DemoArgs {
@@ -122,17 +123,17 @@ async fn demo_s3(bucket: &str) -> anyhow::Result<(aws_sdk_s3::Client, Option<sta
 pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let db = demo_database(&args.database).await?;
-    println!("database   {}", db.described);
+    say!("database   {}", db.described);
     let (s3, local) = demo_s3(&args.bucket).await?;
     match &local {
-        Some(l) => println!("S3         local endpoint {} (s3s-fs)", l.endpoint()),
-        None => println!("S3         AWS_ENDPOINT_URL / the AWS chain"),
+        Some(l) => say!("S3         local endpoint {} (s3s-fs)", l.endpoint()),
+        None => say!("S3         AWS_ENDPOINT_URL / the AWS chain"),
     }
 
     let config = DbConfig::from_url(&db.url)?;
     let admin = config.connect().await?;
     loader::schema::init(&admin).await?;
-    println!("schema     applied (sql/db_initiation.sql, sql/db_transformation.sql)");
+    say!("schema     applied (sql/db_initiation.sql, sql/db_transformation.sql)");
 
     let prefix = format!(
         "incoming/{}/",
@@ -162,7 +163,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let gen_started = Instant::now();
     let summary = generator::generate(&spec, &out, None).await?;
     let gen_secs = gen_started.elapsed().as_secs_f64();
-    println!(
+    say!(
         "generated  {} rows in {} objects, {:.1} MB, under s3://{}/{prefix} in {gen_secs:.1} s",
         summary.total.rows,
         summary.files.len(),
@@ -197,7 +198,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         ));
     }
 
-    println!(
+    say!(
         "delivering {} S3 events to the Lambda handler, {} at a time",
         events.len(),
         args.concurrency
@@ -231,7 +232,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         match result {
             Ok(v) => {
                 for o in v["objects"].as_array().cloned().unwrap_or_default() {
-                    println!(
+                    say!(
                         "  {:10} s3://{}/{}  {} rows in {:.2} s",
                         o["status"].as_str().unwrap_or("?"),
                         o["bucket"].as_str().unwrap_or("?"),
@@ -243,13 +244,13 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
                 }
             }
             Err(e) => {
-                println!("  FAILED     {e}");
+                say!("  FAILED     {e}");
                 failures.push(e.to_string());
             }
         }
     }
     let load_secs = load_started.elapsed().as_secs_f64();
-    println!();
+    say!("");
     let checks = loader::schema::verify(&admin).await?;
     let verified = print_checks(&checks);
 
@@ -264,20 +265,20 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         )
         .await?;
     let c = |i: usize| counts.get::<_, i64>(i);
-    println!();
-    println!("summary");
-    println!(
+    say!("");
+    say!("summary");
+    say!(
         "  objects          {} loaded, {} failed",
         objects.len(),
         failures.len()
     );
-    println!("  rows             {rows} staged, {rejected} rejected");
-    println!(
+    say!("  rows             {rows} staged, {rejected} rejected");
+    say!(
         "  load time        {load_secs:.2} s wall for all objects ({:.0} rows/s, {} at a time)",
         rows as f64 / load_secs.max(1e-9),
         args.concurrency
     );
-    println!(
+    say!(
         "  star schema      {} facts, {} stores, {} products, {} customers, {} dates",
         c(0),
         c(1),
@@ -285,18 +286,16 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         c(3),
         c(4)
     );
-    println!(
+    say!(
         "  total            {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    println!();
+    say!("");
     if db.kept {
-        println!("look at the data:  psql '{}'", redact(&db.url));
-        println!("  e.g. SELECT s.store_city, sum(f.total_amount) FROM facts f JOIN dim_stores s USING (store_id) GROUP BY 1 ORDER BY 2 DESC LIMIT 5;");
+        say!("look at the data:  psql '{}'", redact(&db.url));
+        say!("  e.g. SELECT s.store_city, sum(f.total_amount) FROM facts f JOIN dim_stores s USING (store_id) GROUP BY 1 ORDER BY 2 DESC LIMIT 5;");
     } else {
-        println!(
-            "the throwaway PostgreSQL cluster is removed now; set DATABASE_URL to keep the data"
-        );
+        say!("the throwaway PostgreSQL cluster is removed now; set DATABASE_URL to keep the data");
     }
     drop(local);
     let ok = failures.is_empty() && verified;
