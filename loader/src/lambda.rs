@@ -43,12 +43,16 @@ fn env(name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-fn env_parse<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
+fn env_parse<T>(name: &str, default: T) -> Result<T>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
     match env(name) {
         None => Ok(default),
         Some(v) => v
             .parse()
-            .map_err(|_| Error::Config(format!("{name}={v:?} is not valid"))),
+            .map_err(|e| Error::Config(format!("{name}={v:?} is not valid: {e}"))),
     }
 }
 

@@ -431,24 +431,33 @@ async fn a_direct_event_answers_each_objects_outcome() {
 async fn an_init_error_is_reported_to_the_runtime_api() {
     let (s3, _client) = local_s3("lake");
     let (db, _pg) = fresh_db("rtapi").await;
-    let api = RuntimeApi::start();
-    let (mut function, _stdout) = function(&api, &db, &s3, &[("COPY_FORMAT", "csv")]);
-    let answer = api.init_error(WAIT);
-    assert_eq!(answer.kind, Kind::InitError);
-    assert_eq!(
-        answer.error_type_header.as_deref(),
-        Some("Runtime.ConfigError")
-    );
-    assert_eq!(answer.body["errorType"], "Runtime.ConfigError");
-    assert!(
-        answer.body["errorMessage"]
-            .as_str()
-            .expect("message")
-            .contains("COPY_FORMAT"),
-        "{answer:?}"
-    );
-    let status = function.0.wait().expect("exits");
-    assert!(!status.success());
+    for (var, value, says) in [
+        ("COPY_FORMAT", "csv", "COPY_FORMAT"),
+        (
+            "MAX_REJECTS",
+            "150%",
+            "MAX_REJECTS=\"150%\" is not valid: \"150%\": a share is a percentage",
+        ),
+    ] {
+        let api = RuntimeApi::start();
+        let (mut function, _stdout) = function(&api, &db, &s3, &[(var, value)]);
+        let answer = api.init_error(WAIT);
+        assert_eq!(answer.kind, Kind::InitError);
+        assert_eq!(
+            answer.error_type_header.as_deref(),
+            Some("Runtime.ConfigError")
+        );
+        assert_eq!(answer.body["errorType"], "Runtime.ConfigError");
+        assert!(
+            answer.body["errorMessage"]
+                .as_str()
+                .expect("message")
+                .contains(says),
+            "{answer:?}"
+        );
+        let status = function.0.wait().expect("exits");
+        assert!(!status.success());
+    }
 }
 
 /// `loader load --metrics emf` prints the same lines as the Lambda.
