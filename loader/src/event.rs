@@ -245,4 +245,213 @@ mod tests {
         assert_eq!(decode_key("100%25").unwrap(), "100%");
         assert!(decode_key("%FF%FE").is_err());
     }
+
+    fn s3_record(name: &str, bucket: &str, key: &str, object: Value) -> Value {
+        let mut object = object;
+        object["key"] = Value::from(key);
+        // What S3 sends, less what the loader does not read.
+        serde_json::json!({
+            "eventVersion": "2.1",
+            "eventSource": "aws:s3",
+            "awsRegion": "eu-west-1",
+            "eventTime": "2026-12-03T00:00:00.000Z",
+            "eventName": name,
+            "userIdentity": {"principalId": "AWS:X"},
+            "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+            "responseElements": {},
+            "s3": {
+                "s3SchemaVersion": "1.0",
+                "configurationId": "c",
+                "bucket": {"name": bucket, "ownerIdentity": {"principalId": "X"}, "arn": "arn"},
+                "object": object
+            }
+        })
+    }
+
+    fn direct(payload: &Value) -> Notification {
+        match parse(payload).expect("parses") {
+            Invocation::Direct(n) => n,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn s3_notifications_keep_created_objects_and_count_the_rest() {
+        let payload = serde_json::json!({"Records": [
+            s3_record("ObjectCreated:Put", "lake", "in/a+b%26c.csv",
+                serde_json::json!({"eTag": "abc", "versionId": "v1", "size": 42})),
+            s3_record("ObjectRemoved:Delete", "lake", "gone.csv", serde_json::json!({})),
+            s3_record("ObjectCreated:Copy", "lake", "empty-etag.csv",
+                serde_json::json!({"eTag": "", "versionId": "", "size": -1})),
+            s3_record("ObjectCreated:Put", "", "no-bucket.csv", serde_json::json!({})),
+        ]});
+        let n = direct(&payload);
+        assert_eq!(n.ignored, 1);
+        assert_eq!(
+            n.objects,
+            vec![
+                Ok(ObjectCreated {
+                    bucket: "lake".into(),
+                    key: "in/a b&c.csv".into(),
+                    etag: Some("abc".into()),
+                    version_id: Some("v1".into()),
+                    size: Some(42),
+                }),
+                Ok(ObjectCreated {
+                    bucket: "lake".into(),
+                    key: "empty-etag.csv".into(),
+                    etag: None,
+                    version_id: None,
+                    size: None,
+                }),
+                Err("S3 record without bucket name or object key".into()),
+            ]
+        );
+        let Ok(first) = &n.objects[0] else {
+            unreachable!()
+        };
+        assert_eq!(
+            first.source(),
+            Source::S3 {
+                bucket: "lake".into(),
+                key: "in/a b&c.csv".into(),
+                etag: Some("abc".into()),
+                version_id: Some("v1".into()),
+                size: Some(42),
+            }
+        );
+    }
+
+    #[test]
+    fn test_events_empty_records_and_unknown_shapes() {
+        let test_event = serde_json::json!({"Event": "s3:TestEvent", "Bucket": "lake"});
+        assert_eq!(
+            direct(&test_event),
+            Notification {
+                objects: Vec::new(),
+                ignored: 1
+            }
+        );
+        assert_eq!(
+            direct(&serde_json::json!({"Records": []})),
+            Notification::default()
+        );
+        assert_eq!(
+            parse(&serde_json::json!({"Records": [{"eventSource": "aws:dynamodb"}]})),
+            Err("unsupported event source \"aws:dynamodb\"".into())
+        );
+        assert_eq!(
+            parse(&serde_json::json!({"hello": 1})),
+            Err("not an S3, SQS or EventBridge event".into())
+        );
+        assert_eq!(
+            parse(&serde_json::json!({"Event": "s3:Other"})),
+            Err("not an S3, SQS or EventBridge event".into())
+        );
+    }
+
+    #[test]
+    fn sqs_bodies_are_notifications_direct_or_through_sns() {
+        let notification = serde_json::json!({"Records": [s3_record(
+            "ObjectCreated:Put", "lake", "k%20.csv", serde_json::json!({"size": 7}))]});
+        let sns = serde_json::json!({
+            "Type": "Notification",
+            "Message": notification.to_string(),
+        });
+        let message = |id: Option<&str>, body: Option<String>| {
+            let mut m = serde_json::json!({"eventSource": "aws:sqs"});
+            if let Some(id) = id {
+                m["messageId"] = Value::from(id);
+            }
+            if let Some(body) = body {
+                m["body"] = Value::from(body);
+            }
+            m
+        };
+        let payload = serde_json::json!({"Records": [
+            message(Some("m1"), Some(notification.to_string())),
+            message(Some("m2"), Some(sns.to_string())),
+            message(Some("m3"), Some("not json".into())),
+            message(None, None),
+            message(Some("m5"), Some(serde_json::json!({"Type": "Notification"}).to_string())),
+            message(Some("m6"), Some(serde_json::json!({"Event": "s3:TestEvent"}).to_string())),
+        ]});
+        let Invocation::Sqs(items) = parse(&payload).expect("parses") else {
+            panic!("not SQS")
+        };
+        let ids: Vec<&str> = items.iter().map(|i| i.message_id.as_str()).collect();
+        assert_eq!(ids, ["m1", "m2", "m3", "#3", "m5", "m6"]);
+        let object = ObjectCreated {
+            bucket: "lake".into(),
+            key: "k .csv".into(),
+            etag: None,
+            version_id: None,
+            size: Some(7),
+        };
+        for item in &items[..2] {
+            let n = item.notification.as_ref().expect("a notification");
+            assert_eq!(n.objects, vec![Ok(object.clone())]);
+        }
+        let err = |i: usize| {
+            items[i]
+                .notification
+                .as_ref()
+                .expect_err("an error")
+                .clone()
+        };
+        assert!(err(2).starts_with("SQS body is not JSON"), "{}", err(2));
+        assert_eq!(err(3), "SQS message without a body");
+        assert_eq!(err(4), "SNS notification without a Message");
+        assert_eq!(
+            items[5].notification,
+            Ok(Notification {
+                objects: Vec::new(),
+                ignored: 1
+            })
+        );
+    }
+
+    #[test]
+    fn eventbridge_object_created_keeps_the_key_as_is() {
+        let event = |source: &str, detail_type: &str, detail: Value| {
+            serde_json::json!({
+                "version": "0", "id": "1", "detail-type": detail_type, "source": source,
+                "account": "1", "time": "2026-12-03T00:00:00Z", "region": "eu-west-1",
+                "resources": [], "detail": detail
+            })
+        };
+        let detail = serde_json::json!({
+            "bucket": {"name": "lake"},
+            "object": {"key": "a+b%20c.csv", "etag": "e1", "version-id": "v9", "size": 5}
+        });
+        assert_eq!(
+            direct(&event("aws.s3", "Object Created", detail.clone())).objects,
+            vec![Ok(ObjectCreated {
+                bucket: "lake".into(),
+                key: "a+b%20c.csv".into(),
+                etag: Some("e1".into()),
+                version_id: Some("v9".into()),
+                size: Some(5),
+            })]
+        );
+        for ignored in [
+            event("aws.s3", "Object Deleted", detail.clone()),
+            event("custom.app", "Object Created", detail),
+        ] {
+            assert_eq!(
+                direct(&ignored),
+                Notification {
+                    objects: Vec::new(),
+                    ignored: 1
+                }
+            );
+        }
+        let no_key = serde_json::json!({"bucket": {"name": "lake"}, "object": {"key": ""}});
+        assert_eq!(
+            direct(&event("aws.s3", "Object Created", no_key)).objects,
+            vec![Err(
+                "EventBridge event without bucket name or object key".to_string()
+            )]
+        );
+    }
 }
