@@ -140,13 +140,21 @@ CREATE TABLE IF NOT EXISTS load_ledger (
 
 ALTER SEQUENCE load_ledger_load_id_seq OWNED BY load_ledger.load_id;
 
+-- The rows a load refused (--max-rejects), each with its record exactly as
+-- it was in the object: as text when its bytes are valid UTF-8 without NUL
+-- (raw_record), as bytea otherwise (raw_bytes); one of the two, never both.
+-- line is where the record starts (the header is line 1), byte_offset where
+-- its first byte is (0-based, in the decompressed object).
 CREATE TABLE IF NOT EXISTS load_rejects (
     load_id     bigint  NOT NULL,
     line        bigint  NOT NULL,
     column_name text,
     reason      text    NOT NULL,
-    raw_record  text    NOT NULL,
-    PRIMARY KEY (load_id, line)
+    raw_record  text,
+    byte_offset bigint,
+    raw_bytes   bytea,
+    PRIMARY KEY (load_id, line),
+    CONSTRAINT load_rejects_one_raw CHECK ((raw_record IS NULL) <> (raw_bytes IS NULL))
 );
 
 -- Which version of these files the database holds (db_transformation.sql
@@ -179,5 +187,21 @@ FROM repeats r
 WHERE l.load_id = r.load_id AND r.nth = 1 AND l.attempts <> r.all_attempts;
 CREATE UNIQUE INDEX IF NOT EXISTS load_ledger_unidentified
     ON load_ledger (bucket, object_key) WHERE etag IS NULL;
+
+-- From version 2: rejects keep their bytes and offset.
+ALTER TABLE load_rejects
+    ADD COLUMN IF NOT EXISTS byte_offset bigint,
+    ADD COLUMN IF NOT EXISTS raw_bytes bytea,
+    ALTER COLUMN raw_record DROP NOT NULL;
+DO $upgrade$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint
+                   WHERE conname = 'load_rejects_one_raw'
+                     AND conrelid = 'load_rejects'::regclass) THEN
+        ALTER TABLE load_rejects ADD CONSTRAINT load_rejects_one_raw
+            CHECK ((raw_record IS NULL) <> (raw_bytes IS NULL));
+    END IF;
+END
+$upgrade$;
 
 COMMIT;

@@ -72,6 +72,8 @@ SET LOCAL client_min_messages = warning;
 -- the dimensions from the whole batch in two passes).
 DROP FUNCTION IF EXISTS normalize_load_dimensions(bigint);
 DROP TABLE IF EXISTS staging_dimension_candidates;
+-- Version 2's signature (rejects without their bytes and offset).
+DROP FUNCTION IF EXISTS loader_file_rejects(bigint, bigint[], text[], text[], text[]);
 
 DO $install$
 DECLARE
@@ -434,7 +436,8 @@ $sql$,
 -- transaction. Called in bounded batches.
 $sql$
 CREATE OR REPLACE FUNCTION @schema@.loader_file_rejects(
-    p_load_id bigint, p_lines bigint[], p_columns text[], p_reasons text[], p_raw_records text[])
+    p_load_id bigint, p_lines bigint[], p_offsets bigint[], p_columns text[],
+    p_reasons text[], p_raw_records text[], p_raw_bytes bytea[])
 RETURNS void
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -448,11 +451,21 @@ BEGIN
         RAISE EXCEPTION 'load % is not claimed by this transaction', p_load_id
             USING ERRCODE = 'insufficient_privilege';
     END IF;
-    INSERT INTO @schema@.load_rejects (load_id, line, column_name, reason, raw_record)
-    SELECT p_load_id, r.line, r.column_name, r.reason, r.raw_record
-    FROM unnest(p_lines, p_columns, p_reasons, p_raw_records)
-         AS r(line, column_name, reason, raw_record)
-    WHERE r.line IS NOT NULL AND r.reason IS NOT NULL AND r.raw_record IS NOT NULL
+    IF cardinality(p_lines) IS DISTINCT FROM cardinality(p_offsets)
+       OR cardinality(p_lines) IS DISTINCT FROM cardinality(p_columns)
+       OR cardinality(p_lines) IS DISTINCT FROM cardinality(p_reasons)
+       OR cardinality(p_lines) IS DISTINCT FROM cardinality(p_raw_records)
+       OR cardinality(p_lines) IS DISTINCT FROM cardinality(p_raw_bytes) THEN
+        RAISE EXCEPTION 'loader_file_rejects: the arrays must all have one element per reject'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- A NULL line or reason, or a row with both or neither of the raw
+    -- forms, breaks the table's constraints and fails the load.
+    INSERT INTO @schema@.load_rejects
+        (load_id, line, byte_offset, column_name, reason, raw_record, raw_bytes)
+    SELECT p_load_id, r.line, r.byte_offset, r.column_name, r.reason, r.raw_record, r.raw_bytes
+    FROM unnest(p_lines, p_offsets, p_columns, p_reasons, p_raw_records, p_raw_bytes)
+         AS r(line, byte_offset, column_name, reason, raw_record, raw_bytes)
     ON CONFLICT ON CONSTRAINT load_rejects_pkey DO NOTHING;
 END
 $fn$
@@ -610,7 +623,8 @@ $install$;
 REVOKE ALL ON FUNCTION normalize_staging_batch() FROM PUBLIC;
 REVOKE ALL ON FUNCTION loader_claim(text, text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION loader_identify(bigint, text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION loader_file_rejects(bigint, bigint[], text[], text[], text[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION
+    loader_file_rejects(bigint, bigint[], bigint[], text[], text[], text[], bytea[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION loader_complete(bigint, bigint, bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION loader_fail(text, text, text, text, boolean, text, integer, bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION load_ledger_commit_check() FROM PUBLIC;
@@ -637,7 +651,7 @@ CREATE TRIGGER load_ledger_states
     EXECUTE FUNCTION load_ledger_states();
 
 -- The version this file installs; `loader load` refuses an older one.
-INSERT INTO loader_schema (singleton, version) VALUES (true, 2)
+INSERT INTO loader_schema (singleton, version) VALUES (true, 3)
 ON CONFLICT (singleton) DO UPDATE SET version = EXCLUDED.version, installed_at = now();
 
 COMMIT;

@@ -43,7 +43,8 @@ GRANT INSERT ON staging_table TO loader_role;
 
 GRANT EXECUTE ON FUNCTION loader_claim(text, text, text, text) TO loader_role;
 GRANT EXECUTE ON FUNCTION loader_identify(bigint, text) TO loader_role;
-GRANT EXECUTE ON FUNCTION loader_file_rejects(bigint, bigint[], text[], text[], text[])
+GRANT EXECUTE ON FUNCTION
+    loader_file_rejects(bigint, bigint[], bigint[], text[], text[], text[], bytea[])
     TO loader_role;
 GRANT EXECUTE ON FUNCTION loader_complete(bigint, bigint, bigint) TO loader_role;
 GRANT EXECUTE ON FUNCTION loader_fail(text, text, text, text, boolean, text, integer, bigint)

@@ -7,7 +7,9 @@
 //! - bytes 1-2: where to split the input in two (modulo its length).
 //!
 //! For both COPY formats it asserts: no panic; the same result and output
-//! whole, split in two, and (for short inputs) byte by byte; and agreement
+//! whole, split in two, and (for short inputs) byte by byte (rejects, their
+//! offsets and bytes included); each reject's bytes are the input's at its
+//! offset; and agreement
 //! with a model built from what the `csv` crate parses and the accepted forms
 //! documented in NOTES.md and value.rs: which rows are accepted, which are
 //! refused (column and line), and every accepted value. The binary output
@@ -21,7 +23,7 @@ use libfuzzer_sys::fuzz_target;
 use loader::columns::{column_index, ColumnType, COLUMNS, NCOLUMNS};
 use loader::decode::decode_binary;
 use loader::encode::MAX_HEADER_FIELDS;
-use loader::{CopyFormat, EncodeFault, EncodeOptions, Encoder, Summary};
+use loader::{CopyFormat, EncodeFault, EncodeOptions, Encoder, Reject};
 
 const HEADER: &[u8] = b"Transaction_ID,Transaction_Date,Transaction_Time,Total_Amount,Payment_Method,Store_ID,Store_Name,Store_Location,Product_ID,Product_Name,Product_Category,Product_Price,Quantity_Sold,Customer_ID,Customer_Age,Customer_Gender,Customer_Membership\n";
 
@@ -31,7 +33,15 @@ const MODEL_MAX_INPUT: usize = 60_000;
 
 fuzz_target!(|data: &[u8]| check(data));
 
-type Encoded = Result<(Vec<u8>, Summary), EncodeFault>;
+/// The output, the rows and bytes counted, and the rejects in order.
+type Encoded = Result<(Vec<u8>, Totals), EncodeFault>;
+
+#[derive(Debug, PartialEq)]
+struct Totals {
+    rows: u64,
+    bytes: u64,
+    rejects: Vec<Reject>,
+}
 
 fn encode(chunks: &[&[u8]], opts: &EncodeOptions) -> Encoded {
     let mut enc = Encoder::new(opts.clone());
@@ -39,8 +49,16 @@ fn encode(chunks: &[&[u8]], opts: &EncodeOptions) -> Encoded {
     for chunk in chunks {
         enc.encode(chunk, &mut out)?;
     }
-    let summary = enc.finish(&mut out)?;
-    Ok((out.to_vec(), summary))
+    let mut summary = enc.finish(&mut out)?;
+    let rejects = summary.rejects.to_vec().expect("rejects read back");
+    Ok((
+        out.to_vec(),
+        Totals {
+            rows: summary.rows,
+            bytes: summary.bytes,
+            rejects,
+        },
+    ))
 }
 
 fn check(data: &[u8]) {
@@ -72,6 +90,11 @@ fn check(data: &[u8]) {
         }
         if let Ok((_, summary)) = &whole {
             assert_eq!(summary.bytes, input.len() as u64);
+            // A reject's bytes are the input's at its offset.
+            for r in &summary.rejects {
+                let at = r.offset as usize;
+                assert_eq!(input.get(at..at + r.raw.len()), Some(&r.raw[..]), "{r:?}");
+            }
         }
         if let Some(model) = &model {
             compare(model, &whole, format, load_id);

@@ -19,6 +19,8 @@ pub mod contract;
 pub mod decode;
 #[path = "../../loader/src/encode.rs"]
 pub mod encode;
+#[path = "../../loader/src/rejects.rs"]
+pub mod rejects;
 #[path = "../../loader/src/value.rs"]
 pub mod value;
 

@@ -159,9 +159,16 @@ pub async fn stream_into(
         let fresh = || BytesMut::with_capacity(FLUSH_BYTES + FLUSH_BYTES / 2);
         let mut out = fresh();
         let mut hasher = xxhash_rust::xxh3::Xxh3Default::new();
-        let data_error = |fault: EncodeFault| Error::Data {
-            object: shown.clone(),
-            fault: Box::new(fault),
+        let data_error = |fault: EncodeFault| match fault {
+            // The machine's fault (its temporary directory), not the data's.
+            EncodeFault::Spill(message) => Error::Rejects {
+                object: shown.clone(),
+                message,
+            },
+            fault => Error::Data {
+                object: shown.clone(),
+                fault: Box::new(fault),
+            },
         };
         loop {
             input.clear();

@@ -42,6 +42,7 @@ use csv_core::{ReadRecordResult, Reader};
 
 use crate::columns::{ColumnType, COLUMNS, NCOLUMNS};
 use crate::contract::Contract;
+use crate::rejects::Rejects;
 use crate::value::{self, ValueFault};
 
 /// The COPY wire format the encoder writes.
@@ -167,14 +168,18 @@ impl std::fmt::Display for MaxRejects {
 pub struct Reject {
     /// 1-based line where the record starts (the header is line 1).
     pub line: u64,
+    /// Where the record's first byte is in the object (0-based; after
+    /// decompression, and after transcoding for a non-UTF-8 encoding).
+    pub offset: u64,
     /// The staging column, when one field is at fault.
     pub column: Option<&'static str>,
     /// Why.
     pub reason: String,
     /// The offending value, shortened and escaped for display.
     pub value: Option<String>,
-    /// The record re-serialized as CSV (shortened), for `load_rejects`.
-    pub raw: String,
+    /// The record's bytes exactly as read, without its line terminator
+    /// (the first `max_record_bytes` of a longer one), for `load_rejects`.
+    pub raw: Vec<u8>,
 }
 
 impl std::fmt::Display for Reject {
@@ -211,6 +216,8 @@ pub enum EncodeFault {
     /// The bytes cannot be read as CSV at all: a decompression limit, an
     /// undecodable byte sequence.
     Input(String),
+    /// The rejects could not be set aside (their temporary file).
+    Spill(String),
 }
 
 impl std::fmt::Display for EncodeFault {
@@ -219,6 +226,7 @@ impl std::fmt::Display for EncodeFault {
             EncodeFault::Header(why) => write!(f, "line 1 (header): {why}"),
             EncodeFault::Empty => write!(f, "empty object: no header row"),
             EncodeFault::Input(why) => write!(f, "{why}"),
+            EncodeFault::Spill(why) => write!(f, "setting the rejects aside: {why}"),
             EncodeFault::Row(r) => write!(f, "{r}"),
             EncodeFault::TooManyRejects {
                 max,
@@ -237,12 +245,12 @@ impl std::fmt::Display for EncodeFault {
 }
 
 /// Totals of one encoded object.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct Summary {
     /// Rows written to the output.
     pub rows: u64,
     /// Rows refused (within `max_rejects`).
-    pub rejects: Vec<Reject>,
+    pub rejects: Rejects,
     /// Input bytes consumed.
     pub bytes: u64,
 }
@@ -269,6 +277,15 @@ pub struct Encoder {
     extra_fields: usize,
     /// The current record outgrew `max_record_bytes`; its bytes are dropped.
     oversized: bool,
+    /// Bytes of the object the parser has consumed (the BOM included).
+    consumed: u64,
+    /// The current record's bytes as csv-core read them (the fast path
+    /// fills it only for a line it refuses), at most `max_record_bytes`.
+    raw: Vec<u8>,
+    /// Where `raw` starts in the object; valid once `raw_open`.
+    raw_start: u64,
+    /// The current record's first byte has been seen.
+    raw_open: bool,
     /// Newlines inside the current record's dropped bytes, so an oversized
     /// record's line is still the one where it starts.
     dropped_newlines: u64,
@@ -324,6 +341,10 @@ impl Encoder {
             ends_len: 0,
             extra_fields: 0,
             oversized: false,
+            consumed: 0,
+            raw: Vec::new(),
+            raw_start: 0,
+            raw_open: false,
             dropped_newlines: 0,
             bom: [0; 3],
             bom_len: 0,
@@ -382,6 +403,7 @@ impl Encoder {
     fn end_bom(&mut self, out: &mut BytesMut) -> Result<(), EncodeFault> {
         self.bom_done = true;
         if self.bom[..self.bom_len] == UTF8_BOM[..] {
+            self.consumed += UTF8_BOM.len() as u64;
             return Ok(());
         }
         let (held, n) = (self.bom, self.bom_len);
@@ -393,12 +415,15 @@ impl Encoder {
         while !input.is_empty() {
             if self.at_boundary && self.width != 0 {
                 let taken = self.fast_lines(input, out)?;
+                self.consumed += taken as u64;
                 input = &input[taken..];
                 if input.is_empty() {
                     break;
                 }
             }
             let (res, nin) = self.step(input);
+            self.keep_raw(&input[..nin]);
+            self.consumed += nin as u64;
             let last = input[..nin].last().copied();
             input = &input[nin..];
             self.at_boundary = res == ReadRecordResult::Record;
@@ -442,6 +467,10 @@ impl Encoder {
                 self.summary.rows += 1;
                 continue;
             }
+            self.raw.clear();
+            self.raw.extend_from_slice(held.record());
+            self.raw_start = self.consumed + (pos - line.next) as u64;
+            self.raw_open = true;
             self.record[..line.len].copy_from_slice(held.record());
             self.rec_len = line.len;
             self.ends_len = line.fields;
@@ -556,16 +585,18 @@ impl Encoder {
             let (res, _) = self.step(&[]);
             if res == ReadRecordResult::Record {
                 let line = self.record_line(false);
+                let (offset, raw) = (self.record_offset(), self.raw_record());
                 self.reset_record();
                 if self.width == 0 {
                     return Err(EncodeFault::Header("quoted field not closed".into()));
                 }
                 let reject = Reject {
                     line,
+                    offset,
                     column: None,
                     reason: "quoted field not closed before the end of the object".into(),
                     value: None,
-                    raw: String::new(),
+                    raw,
                 };
                 self.bad_row(reject)?;
                 continue;
@@ -652,13 +683,14 @@ impl Encoder {
             self.rec_len = 0;
             return Err(EncodeFault::Row(Reject {
                 line: self.record_line(false),
+                offset: self.record_offset(),
                 column: None,
                 reason: format!(
                     "record longer than {} bytes (stopped reading it there)",
                     self.opts.max_record_bytes
                 ),
                 value: None,
-                raw: String::new(),
+                raw: self.raw_record(),
             }));
         } else {
             // Too long: drop what we have and consume the rest of the record.
@@ -671,6 +703,8 @@ impl Encoder {
     }
 
     fn reset_record(&mut self) {
+        self.raw.clear();
+        self.raw_open = false;
         self.rec_len = 0;
         self.ends_len = 0;
         self.extra_fields = 0;
@@ -726,14 +760,11 @@ impl Encoder {
             };
             let reject = Reject {
                 line: self.record_line(ended_by_newline),
+                offset: self.record_offset(),
                 column: None,
                 reason,
                 value: None,
-                raw: if self.oversized {
-                    String::new()
-                } else {
-                    self.raw_record()
-                },
+                raw: self.raw_record(),
             };
             return self.bad_row(reject);
         }
@@ -752,6 +783,7 @@ impl Encoder {
                 let field = self.field(self.mapping[col]);
                 let reject = Reject {
                     line: self.record_line(ended_by_newline),
+                    offset: self.record_offset(),
                     column: Some(COLUMNS[col].name),
                     reason: fault.describe().to_string(),
                     value: Some(show_value(field)),
@@ -763,7 +795,7 @@ impl Encoder {
     }
 
     fn bad_row(&mut self, reject: Reject) -> Result<(), EncodeFault> {
-        let rejected = self.summary.rejects.len() as u64;
+        let rejected = self.summary.rejects.len();
         match self.opts.max_rejects {
             MaxRejects::Rows(0) => return Err(EncodeFault::Row(reject)),
             MaxRejects::Rows(max) if rejected >= max => {
@@ -776,8 +808,10 @@ impl Encoder {
             }
             _ => {}
         }
-        self.summary.rejects.push(reject);
-        Ok(())
+        self.summary
+            .rejects
+            .push(reject)
+            .map_err(|e| EncodeFault::Spill(e.to_string()))
     }
 
     /// A share of bad rows, checked once the object's rows are all read.
@@ -785,18 +819,18 @@ impl Encoder {
         let MaxRejects::PerMillion(per_million) = self.opts.max_rejects else {
             return Ok(());
         };
-        let rejected = self.summary.rejects.len() as u64;
+        let rejected = self.summary.rejects.len();
         let read = self.summary.rows + rejected;
         // rejected / read > per_million / 1e6, in integers.
         if u128::from(rejected) * 1_000_000 <= u128::from(read) * u128::from(per_million) {
             return Ok(());
         }
-        match self.summary.rejects.pop() {
+        match self.summary.rejects.last() {
             Some(last) => Err(EncodeFault::TooManyRejects {
                 max: self.opts.max_rejects,
                 rejected,
                 read,
-                last: Box::new(last),
+                last: Box::new(last.clone()),
             }),
             None => Ok(()),
         }
@@ -931,33 +965,46 @@ impl Encoder {
         Ok(())
     }
 
-    /// The current record as one CSV line, for `load_rejects`.
-    fn raw_record(&self) -> String {
-        const MAX_RAW: usize = 4096;
-        let mut raw = String::new();
-        for i in 0..self.ends_len {
-            if i > 0 {
-                raw.push(',');
+    /// Keeps the bytes csv-core consumed for the current record (up to
+    /// `max_record_bytes`). The terminators it skips before a record are
+    /// not the record's: `raw` starts at its first byte.
+    #[inline]
+    fn keep_raw(&mut self, mut bytes: &[u8]) {
+        if !self.raw_open {
+            let skipped = bytes
+                .iter()
+                .take_while(|&&b| b == b'\n' || b == b'\r')
+                .count();
+            bytes = &bytes[skipped..];
+            if bytes.is_empty() {
+                return;
             }
-            let text = String::from_utf8_lossy(self.field(i)).replace('\0', "\u{fffd}");
-            if text.contains([',', '"', '\n', '\r']) {
-                raw.push('"');
-                raw.push_str(&text.replace('"', "\"\""));
-                raw.push('"');
-            } else {
-                raw.push_str(&text);
-            }
-            if raw.len() > MAX_RAW {
-                let mut cut = MAX_RAW;
-                while !raw.is_char_boundary(cut) {
-                    cut -= 1;
-                }
-                raw.truncate(cut);
-                raw.push('…');
-                break;
+            self.raw_open = true;
+            self.raw_start = self.consumed + skipped as u64;
+        }
+        let room = self.opts.max_record_bytes.saturating_sub(self.raw.len());
+        self.raw.extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
+
+    /// The current record's bytes without the line terminator csv-core
+    /// consumed with it, for `load_rejects`.
+    fn raw_record(&self) -> Vec<u8> {
+        let mut end = self.raw.len();
+        if self.raw.len() < self.opts.max_record_bytes {
+            while end > 0 && matches!(self.raw[end - 1], b'\n' | b'\r') {
+                end -= 1;
             }
         }
-        raw
+        self.raw[..end].to_vec()
+    }
+
+    /// Where the current record starts in the object.
+    fn record_offset(&self) -> u64 {
+        if self.raw_open {
+            self.raw_start
+        } else {
+            self.consumed
+        }
     }
 }
 

@@ -76,6 +76,17 @@ pub enum Error {
         retryable: bool,
     },
 
+    /// The refused rows could not be set aside in, or read back from, their
+    /// temporary file (the machine's temporary directory: full, missing or
+    /// not writable). Retried: the space may be free again.
+    #[error("{object}: setting the rejects aside in a temporary file: {message}")]
+    Rejects {
+        /// The object.
+        object: String,
+        /// Why.
+        message: String,
+    },
+
     /// The load was stopped to leave the invocation time to report.
     #[error("{object}: stopped {margin:?} before the invocation deadline; nothing was committed")]
     Deadline {
@@ -120,6 +131,7 @@ impl Error {
             Error::Connect { retryable, .. }
             | Error::S3 { retryable, .. }
             | Error::Read { retryable, .. } => *retryable,
+            Error::Rejects { .. } => true,
             // Retrying would run into the same deadline.
             Error::Deadline { .. } => false,
         }
@@ -166,6 +178,7 @@ impl Error {
             Error::Connect { .. } => "connect",
             Error::S3 { .. } => "s3",
             Error::Read { .. } => "read",
+            Error::Rejects { .. } => "rejects",
             Error::Deadline { .. } => "deadline",
             Error::Config(_) => "config",
             Error::Schema(_) => "schema",

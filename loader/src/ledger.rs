@@ -18,15 +18,17 @@ use std::time::Duration;
 
 use tokio_postgres::{Client, GenericClient, Transaction};
 
-use crate::encode::Reject;
 use crate::error::{Error, Result};
+use crate::rejects::Rejects;
 
 /// The schema version this loader speaks (`loader_schema` in the
 /// database, written by `sql/db_transformation.sql`).
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// Rejects sent per call of `loader_file_rejects`.
 const REJECTS_PER_CALL: usize = 1000;
+/// And about this many bytes of records.
+const REJECT_BYTES_PER_CALL: usize = 4 << 20;
 
 /// The identity of one object version.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -161,18 +163,30 @@ pub async fn identify(
     Ok(Claim::from_row(&row))
 }
 
-/// Files the refused rows of a load (same transaction), in bounded calls.
+/// Files the refused rows of a load (same transaction), in bounded calls:
+/// at most 1,000 rows and about 4 MiB each, read back from the store in order. A record's bytes go as
+/// text when they are valid UTF-8 without NUL, as bytea otherwise.
 ///
 /// # Errors
-/// [`Error::Database`].
+/// [`Error::Database`]; [`Error::Rejects`] when the rejects' temporary
+/// file cannot be read back.
 pub async fn file_rejects(
     tx: &Transaction<'_>,
     load_id: i64,
-    rejects: &[Reject],
+    rejects: &mut Rejects,
     object: &str,
 ) -> Result<()> {
-    for batch in rejects.chunks(REJECTS_PER_CALL) {
-        let lines: Vec<i64> = batch.iter().map(|r| r.line as i64).collect();
+    let unreadable = |e: std::io::Error| Error::Rejects {
+        object: object.to_string(),
+        message: format!("reading them back: {e}"),
+    };
+    for batch in rejects
+        .batches(REJECTS_PER_CALL, REJECT_BYTES_PER_CALL)
+        .map_err(unreadable)?
+    {
+        let batch = batch.map_err(unreadable)?;
+        let lines: Vec<i64> = batch.iter().map(|r| clamp(r.line)).collect();
+        let offsets: Vec<i64> = batch.iter().map(|r| clamp(r.offset)).collect();
         let columns: Vec<Option<&str>> = batch.iter().map(|r| r.column).collect();
         let reasons: Vec<String> = batch
             .iter()
@@ -181,15 +195,30 @@ pub async fn file_rejects(
                 None => r.reason.clone(),
             })
             .collect();
-        let raws: Vec<&str> = batch.iter().map(|r| r.raw.as_str()).collect();
+        let texts: Vec<Option<&str>> = batch.iter().map(|r| as_text(&r.raw)).collect();
+        let bytes: Vec<Option<&[u8]>> = batch
+            .iter()
+            .map(|r| as_text(&r.raw).is_none().then_some(r.raw.as_slice()))
+            .collect();
         tx.execute(
-            "SELECT loader_file_rejects($1, $2, $3, $4, $5)",
-            &[&load_id, &lines, &columns, &reasons, &raws],
+            "SELECT loader_file_rejects($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &load_id, &lines, &offsets, &columns, &reasons, &texts, &bytes,
+            ],
         )
         .await
         .map_err(|e| Error::db(object, "filing load_rejects", e))?;
     }
     Ok(())
+}
+
+fn clamp(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// The bytes as PostgreSQL text, when they can be: UTF-8 without NUL.
+fn as_text(raw: &[u8]) -> Option<&str> {
+    std::str::from_utf8(raw).ok().filter(|t| !t.contains('\0'))
 }
 
 /// Marks the claimed load `loaded` (`loader_complete`, same transaction)

@@ -37,6 +37,7 @@ pub mod ledger;
 pub mod load;
 pub mod metrics;
 pub mod outcome;
+pub mod rejects;
 pub mod schema;
 pub mod source;
 pub mod transcode;

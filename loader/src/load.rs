@@ -363,7 +363,7 @@ impl Loader {
         else {
             return Ok(LoadReport::empty(&shown, Outcome::Superseded, None));
         };
-        let staged = stage(&tx, opened, options, load_id, source, &shown).await?;
+        let mut staged = stage(&tx, opened, options, load_id, source, &shown).await?;
 
         if let Identity::ByContent(id) = &mut known {
             id.etag = Some(format!("xxh3-{:032x}", staged.streamed.content_hash));
@@ -377,11 +377,11 @@ impl Loader {
                 return Ok(LoadReport::empty(&shown, Outcome::Skipped, Some(load_id)));
             }
         }
-        let summary = &staged.streamed.summary;
-        ledger::file_rejects(&tx, load_id, &summary.rejects, &shown).await?;
+        let summary = &mut staged.streamed.summary;
+        ledger::file_rejects(&tx, load_id, &mut summary.rejects, &shown).await?;
         let done = ledger::complete(&tx, load_id, staged.bytes, started.elapsed(), &shown).await?;
         if u64::try_from(done.rows).ok() != Some(summary.rows)
-            || u64::try_from(done.rejected).ok() != Some(summary.rejects.len() as u64)
+            || u64::try_from(done.rejected).ok() != Some(summary.rejects.len())
         {
             return Err(Error::Protocol {
                 object: shown,

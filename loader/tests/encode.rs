@@ -290,15 +290,23 @@ fn oversized_records_are_refused_with_flat_memory() {
         max_rejects: loader::MaxRejects::Rows(5),
         ..opts(CopyFormat::Binary)
     };
-    let (out, s) = encode(file.as_bytes(), o).expect("rejects, continues");
+    let (out, mut s) = encode(file.as_bytes(), o).expect("rejects, continues");
     assert_eq!(s.rows, 1);
-    assert_eq!(s.rejects.len(), 1);
-    assert_eq!(s.rejects[0].line, 2);
+    let rejects = s.rejects.to_vec().expect("rejects");
+    assert_eq!(rejects.len(), 1);
+    assert_eq!(rejects[0].line, 2);
     assert!(
-        s.rejects[0].reason.contains("longer than"),
+        rejects[0].reason.contains("longer than"),
         "{}",
-        s.rejects[0].reason
+        rejects[0].reason
     );
+    // Its bytes are kept up to the record limit, from its first one.
+    assert_eq!(rejects[0].offset, HEADER.len() as u64 + 1);
+    assert_eq!(
+        rejects[0].raw.len(),
+        loader::encode::DEFAULT_MAX_RECORD_BYTES
+    );
+    assert!(rejects[0].raw.starts_with(b"TXN000001,"));
     assert_eq!(
         decode_binary(&out).expect("decodes")[0].0[0].as_deref(),
         Some("TXN000002")
@@ -326,11 +334,19 @@ fn rejects_are_collected_up_to_the_limit() {
         max_rejects: loader::MaxRejects::Rows(max),
         ..opts(CopyFormat::Binary)
     };
-    let (out, s) = encode(file.as_bytes(), o(3)).expect("3 rejects allowed");
+    let (out, mut s) = encode(file.as_bytes(), o(3)).expect("3 rejects allowed");
     assert_eq!(s.rows, 7);
-    let lines: Vec<u64> = s.rejects.iter().map(|r| r.line).collect();
+    let rejects = s.rejects.to_vec().expect("rejects");
+    let lines: Vec<u64> = rejects.iter().map(|r| r.line).collect();
     assert_eq!(lines, vec![4, 7, 10]);
-    assert!(s.rejects[0].raw.starts_with("TXN000003,2024-13-01,"));
+    // Each keeps its line's bytes and where they start.
+    for r in &rejects {
+        let at = r.offset as usize;
+        assert_eq!(&file.as_bytes()[at..at + r.raw.len()], &r.raw[..]);
+        assert_eq!(file.as_bytes()[at + r.raw.len()], b'\n');
+        assert!(at == 0 || file.as_bytes()[at - 1] == b'\n');
+    }
+    assert!(rejects[0].raw.starts_with(b"TXN000003,2024-13-01,"));
     assert_eq!(decode_binary(&out).expect("decodes").len(), 7);
     match encode(file.as_bytes(), o(2)) {
         Err(EncodeFault::TooManyRejects {
@@ -443,5 +459,82 @@ fn numerics_round_trip_through_the_binary_form() {
         let line = row(1, "P").replacen("20.00", input, 1);
         let rows = values(format!("{HEADER}\n{line}\n").as_bytes());
         assert_eq!(rows[0][3].as_deref(), Some(shown), "{input}");
+    }
+}
+
+/// Rejects keep their record's bytes exactly as in the object, and where
+/// they start, whichever path read the line (the fast path or csv-core)
+/// and wherever the chunks split: after a BOM, in CRLF lines, with escaped
+/// quotes and newlines inside quotes, with bytes that are not UTF-8, and for
+/// a quoted field left open at the end.
+#[test]
+fn rejects_keep_their_bytes_and_offsets_wherever_the_chunks_split() {
+    let good = row(1, "P");
+    let bad_date = row(2, "P").replace("2024-03-01", "2024-13-01");
+    let escaped = row(3, "\"say \"\"hi\"\"\"").replace(",7,", ",seven,");
+    let newline_inside = row(4, "\"two\nlines\"").replace("20.00", "2x");
+    let not_utf8 = row(5, "P")
+        .replace(",Cash,", ",Ca\u{fffd}sh,")
+        .replace(",33,", ",-1,");
+    let short = row(6, "P").replace(",Gold", "");
+    let open = row(7, "\"never closed");
+    let mut file = b"\xef\xbb\xbf".to_vec();
+    for (line, end) in [
+        (HEADER.to_string(), "\r\n"),
+        (good.clone(), "\r\n"),
+        (bad_date.clone(), "\r\n"),
+        (escaped.clone(), "\n"),
+        (good.clone(), "\n"),
+        (newline_inside.clone(), "\n\n"),
+        (not_utf8.clone(), "\r\n"),
+        (short.clone(), "\n"),
+        (open.clone(), "\n"),
+    ] {
+        file.extend_from_slice(line.as_bytes());
+        file.extend_from_slice(end.as_bytes());
+    }
+    // A byte that is not UTF-8 in place of the replacement character.
+    let at = file
+        .windows(3)
+        .position(|w| w == "\u{fffd}".as_bytes())
+        .expect("marker");
+    file.splice(at..at + 3, [0xff]);
+    let expected: Vec<(u64, &[u8])> = {
+        let find = |needle: &[u8]| {
+            file.windows(needle.len())
+                .position(|w| w == needle)
+                .expect("in the file") as u64
+        };
+        let not_utf8 = not_utf8.replace('\u{fffd}', "\u{1}");
+        let mut not_utf8 = not_utf8.into_bytes();
+        let i = not_utf8.iter().position(|&b| b == 1).expect("marker");
+        not_utf8[i] = 0xff;
+        let records: Vec<Vec<u8>> = [&bad_date, &escaped, &newline_inside]
+            .iter()
+            .map(|r| r.as_bytes().to_vec())
+            .chain([not_utf8, short.into_bytes(), open.into_bytes()])
+            .collect();
+        records
+            .into_iter()
+            .map(|r| (find(&r), &*Vec::leak(r)))
+            .collect()
+    };
+    for size in [1, 2, 3, 5, 16, 64, 333, file.len()] {
+        let chunks: Vec<&[u8]> = file.chunks(size).collect();
+        let o = EncodeOptions {
+            max_rejects: loader::MaxRejects::Rows(100),
+            ..opts(CopyFormat::Text)
+        };
+        let (_, mut s) = encode_chunks(&chunks, o).expect("rejects allowed");
+        assert_eq!(s.rows, 2, "chunks of {size}");
+        let got: Vec<(u64, Vec<u8>)> = s
+            .rejects
+            .to_vec()
+            .expect("rejects")
+            .into_iter()
+            .map(|r| (r.offset, r.raw))
+            .collect();
+        let want: Vec<(u64, Vec<u8>)> = expected.iter().map(|(o, r)| (*o, r.to_vec())).collect();
+        assert_eq!(got, want, "chunks of {size}");
     }
 }

@@ -733,3 +733,101 @@ async fn declared_encodings_and_byte_order_marks_are_decoded_keeping_line_number
     );
     assert_verified(&client).await;
 }
+
+/// 50,000 refused rows of an object (more than the rejects' memory budget,
+/// so most go to a temporary file) are all filed, each with its record's
+/// bytes exactly as in the object and its offset: as text when they are
+/// UTF-8 without NUL, as bytea otherwise. The temporary file is gone after
+/// the load, and a temporary directory that cannot be written fails the
+/// load with the reason and commits nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_rejects_are_filed_as_written_and_leave_no_file_behind() {
+    let (db, client) = fresh_db("many_rejects").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tmp = tempfile::tempdir().expect("tmpdir");
+    let mut csv = format!("{HEADER}\r\n").into_bytes();
+    let mut bad: Vec<(usize, Vec<u8>)> = Vec::new();
+    for i in 0..60_000u32 {
+        let line: Vec<u8> = match i % 6 {
+            0 => row(&format!("OK{i:06}"), "2024-03-01").into_bytes(),
+            1 => row(&format!("BD{i:06}"), "2024-02-30").into_bytes(),
+            2 => row(&format!("NU{i:06}"), "2024-03-01")
+                .replace("Widget,", "Wid\0get,")
+                .replace(",2,9,", ",two,9,")
+                .into_bytes(),
+            3 => {
+                let mut l = row(&format!("XF{i:06}"), "2024-03-01").into_bytes();
+                let at = l.iter().position(|&b| b == b'7').expect("store id");
+                l.splice(at..at + 1, *b"7\xff");
+                l
+            }
+            4 => row(&format!("SH{i:06}"), "2024-03-01")
+                .replace(",Gold", "")
+                .into_bytes(),
+            _ => row(&format!("\"Q\"\"{i:06}\""), "2024-13-01").into_bytes(),
+        };
+        if i % 6 != 0 {
+            bad.push((csv.len(), line.clone()));
+        }
+        csv.extend_from_slice(&line);
+        csv.extend_from_slice(if i % 2 == 0 { b"\r\n" } else { b"\n" });
+    }
+    assert_eq!(bad.len(), 50_000);
+    let path = write(dir.path(), "many-rejects.csv", &csv);
+
+    // A temporary directory that does not exist: the rejects cannot be kept.
+    let missing = tmp.path().join("missing");
+    let (ok, stdout, stderr) = run(loader_cmd(&db, None)
+        .env("TMPDIR", &missing)
+        .args(["load", "--attempts", "1", "--max-rejects", "100%"])
+        .arg(&path));
+    assert!(!ok, "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "many-rejects.csv: setting the rejects aside in a temporary file: creating a file in {}: No such file",
+            missing.display()
+        )),
+        "{stdout}{stderr}"
+    );
+    assert_eq!(count(&client, "SELECT count(*) FROM facts").await, 0);
+    assert_eq!(count(&client, "SELECT count(*) FROM load_rejects").await, 0);
+
+    let (ok, stdout, stderr) = run(loader_cmd(&db, None)
+        .env("TMPDIR", tmp.path())
+        .args(["load", "--max-rejects", "100%"])
+        .arg(&path));
+    assert!(ok, "{stdout}{stderr}");
+    assert_eq!(count(&client, "SELECT count(*) FROM facts").await, 10_000);
+    let filed = client
+        .query(
+            "SELECT byte_offset, raw_record, raw_bytes FROM load_rejects ORDER BY line",
+            &[],
+        )
+        .await
+        .expect("rejects");
+    assert_eq!(filed.len(), 50_000);
+    for (r, (at, line)) in filed.iter().zip(&bad) {
+        let offset: i64 = r.get(0);
+        let text: Option<String> = r.get(1);
+        let bytes: Option<Vec<u8>> = r.get(2);
+        assert_eq!(offset as usize, *at);
+        match (text, bytes) {
+            (Some(t), None) => assert_eq!(t.as_bytes(), &line[..]),
+            (None, Some(b)) => {
+                assert_eq!(&b, line);
+                assert!(std::str::from_utf8(&b).map_or(true, |t| t.contains('\0')));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(
+        count(&client, "SELECT rows_rejected FROM load_ledger").await,
+        50_000
+    );
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).expect("tmpdir").count(),
+        0,
+        "no file left behind"
+    );
+    assert_verified(&client).await;
+}

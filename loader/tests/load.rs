@@ -259,6 +259,38 @@ async fn each_bad_row_kind_fails_its_object_with_line_and_column_and_commits_not
             .collect();
         assert_eq!(got, expected, "{}", file.file);
         assert_eq!(report.rows, file.figures.rows);
+        // Each reject holds its record's bytes as they are in the file, at
+        // its offset: a whole line, from its first byte to its terminator.
+        let bytes = std::fs::read(dir.path().join(&file.file)).expect("read");
+        let rows = pg
+            .query(
+                "SELECT line, byte_offset,
+                        coalesce(convert_to(raw_record, 'UTF8'), raw_bytes)
+                 FROM load_rejects WHERE load_id = $1 ORDER BY line",
+                &[&report.load_id.expect("load id")],
+            )
+            .await
+            .expect("rejects");
+        for r in &rows {
+            let (line, at, raw): (i64, i64, Vec<u8>) = (r.get(0), r.get(1), r.get(2));
+            let at = at as usize;
+            assert_eq!(
+                bytes.get(at..at + raw.len()),
+                Some(&raw[..]),
+                "{} line {line}",
+                file.file
+            );
+            assert!(
+                at == 0 || bytes[at - 1] == b'\n',
+                "{} line {line}",
+                file.file
+            );
+            assert!(
+                matches!(bytes.get(at + raw.len()), None | Some(b'\n' | b'\r')),
+                "{} line {line}",
+                file.file
+            );
+        }
     }
     let total = &summary.total;
     assert_eq!(

@@ -322,7 +322,8 @@ async fn the_ledger_and_the_star_schema_move_only_through_the_protocol() {
              SELECT * FROM loader_claim('b', 'real.csv', 'etag-1', NULL);
          INSERT INTO staging_table ({COLUMNS}, load_id)
          SELECT v.*, c.load_id FROM (VALUES {values}) v, claim c;
-         SELECT loader_file_rejects(load_id, '{{7}}', '{{store_id}}', '{{bad}}', '{{x,y}}') FROM claim;
+         SELECT loader_file_rejects(load_id, '{{7}}', '{{120}}', '{{store_id}}', '{{bad}}', '{{x}}', '{{NULL}}')
+         FROM claim;
          SELECT loader_complete(load_id, 10, 1) FROM claim;
          COMMIT;"
     ))
@@ -337,6 +338,36 @@ async fn the_ledger_and_the_star_schema_move_only_through_the_protocol() {
         .expect("the load is in the ledger")
         .get(0);
     assert_eq!(real_row(&admin).await, ("loaded".into(), 1, 1, 1));
+
+    // Rejects that do not line up, or hold their record twice or not at
+    // all, fail the load instead of being filed in part.
+    for (rejects, why) in [
+        (
+            "'{7,8}', '{0}', '{x}', '{y}', '{z}', '{NULL}'",
+            "one element per reject",
+        ),
+        (
+            "'{7}', '{0}', '{x}', '{y}', '{z}', '{\\x7a}'",
+            "load_rejects_one_raw",
+        ),
+        (
+            "'{7}', '{0}', '{x}', '{y}', '{NULL}', '{NULL}'",
+            "load_rejects_one_raw",
+        ),
+        ("'{NULL}', '{0}', '{x}', '{y}', '{z}', '{NULL}'", "\"line\""),
+    ] {
+        let err = role
+            .batch_execute(&format!(
+                "BEGIN;
+                 CREATE TEMP TABLE claim ON COMMIT DROP AS
+                     SELECT * FROM loader_claim('b', 'odd-rejects.csv', 'etag-1', NULL);
+                 SELECT loader_file_rejects(load_id, {rejects}) FROM claim;"
+            ))
+            .await
+            .expect_err(why);
+        role.batch_execute("ROLLBACK").await.expect("rollback");
+        assert!(format!("{err:?}").contains(why), "{err:?}");
+    }
 
     // Direct writes: refused by privilege.
     for sql in [
@@ -368,7 +399,9 @@ async fn the_ledger_and_the_star_schema_move_only_through_the_protocol() {
             )
         ),
         // Rejects and completion of someone else's load.
-        format!("SELECT loader_file_rejects({loaded}, '{{1}}', '{{x}}', '{{y}}', '{{z}}')"),
+        format!(
+            "SELECT loader_file_rejects({loaded}, '{{1}}', '{{0}}', '{{x}}', '{{y}}', '{{z}}', '{{NULL}}')"
+        ),
         format!("SELECT loader_complete({loaded}, 0, 0)"),
         format!("SELECT loader_identify({loaded}, 'other')"),
     ];
@@ -383,6 +416,36 @@ async fn the_ledger_and_the_star_schema_move_only_through_the_protocol() {
     .await
     .expect("loader_fail runs");
     assert_eq!(real_row(&admin).await, ("loaded".into(), 1, 1, 1));
+
+    // Rejects that do not line up, or hold their record twice or not at
+    // all, fail the load instead of being filed in part.
+    for (rejects, why) in [
+        (
+            "'{7,8}', '{0}', '{x}', '{y}', '{z}', '{NULL}'",
+            "one element per reject",
+        ),
+        (
+            "'{7}', '{0}', '{x}', '{y}', '{z}', '{\\x7a}'",
+            "load_rejects_one_raw",
+        ),
+        (
+            "'{7}', '{0}', '{x}', '{y}', '{NULL}', '{NULL}'",
+            "load_rejects_one_raw",
+        ),
+        ("'{NULL}', '{0}', '{x}', '{y}', '{z}', '{NULL}'", "\"line\""),
+    ] {
+        let err = role
+            .batch_execute(&format!(
+                "BEGIN;
+                 CREATE TEMP TABLE claim ON COMMIT DROP AS
+                     SELECT * FROM loader_claim('b', 'odd-rejects.csv', 'etag-1', NULL);
+                 SELECT loader_file_rejects(load_id, {rejects}) FROM claim;"
+            ))
+            .await
+            .expect_err(why);
+        role.batch_execute("ROLLBACK").await.expect("rollback");
+        assert!(format!("{err:?}").contains(why), "{err:?}");
+    }
 
     // One statement, two loads' rows: refused.
     let err = role
@@ -744,7 +807,7 @@ async fn loader_init_upgrades_the_previous_release_in_place() {
     loader::schema::init(&admin).await.expect("and again");
     assert_eq!(
         count(&admin, "SELECT version::bigint FROM loader_schema").await,
-        2
+        i64::from(loader::ledger::SCHEMA_VERSION)
     );
     assert_eq!(
         count(&admin, "SELECT count(*) FROM facts").await,
