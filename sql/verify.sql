@@ -110,6 +110,24 @@ FROM (SELECT count(*) AS n FROM staging_table s
         AND NOT EXISTS (SELECT 1 FROM load_ledger l
                         WHERE l.load_id = s.load_id AND l.status = 'loaded')) x;
 
+-- 5b. Every refused row is filed: a loaded load's rejects are the ledger's
+--     rows_rejected, and no reject belongs to a load that is not loaded.
+INSERT INTO verify_result
+SELECT 12, 'loads whose rejects and ledger disagree',
+       n || ' loads' || coalesce(' (first: load ' || first || ')', ''), n = 0
+FROM (SELECT count(*) AS n, min(load_id) AS first
+      FROM (SELECT l.load_id
+            FROM load_ledger l
+            LEFT JOIN (SELECT load_id, count(*) AS n FROM load_rejects
+                       GROUP BY load_id) r USING (load_id)
+            WHERE l.status = 'loaded'
+              AND coalesce(r.n, 0) <> coalesce(l.rows_rejected, 0)
+            UNION
+            SELECT DISTINCT r.load_id
+            FROM load_rejects r
+            WHERE NOT EXISTS (SELECT 1 FROM load_ledger l
+                              WHERE l.load_id = r.load_id AND l.status = 'loaded')) bad) x;
+
 -- 6. Dimensions hold the attributes of their newest staged transaction
 --    (newest by date, time, then transaction_id bytewise). A dimension row
 --    may be newer than what staging still holds (pruned loads), never older.

@@ -830,4 +830,90 @@ async fn many_rejects_are_filed_as_written_and_leave_no_file_behind() {
         "no file left behind"
     );
     assert_verified(&client).await;
+
+    // A reject lost afterwards is found by verify.
+    client
+        .batch_execute("DELETE FROM load_rejects WHERE line = (SELECT max(line) FROM load_rejects)")
+        .await
+        .expect("tamper");
+    let checks = loader::schema::verify(&client).await.expect("verify runs");
+    let failed: Vec<&str> = checks
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(
+        failed,
+        ["loads whose rejects and ledger disagree"],
+        "{checks:?}"
+    );
+}
+
+/// An S3-compatible endpoint whose HeadObject answers without an ETag: the
+/// object's version cannot be told from another, so the load fails (not
+/// retried) naming the reason, and the ledger records it. The endpoint is a
+/// few lines of HTTP on loopback, since a real S3 always sends one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_without_etags_is_refused_with_the_reason() {
+    use std::io::{BufRead, BufReader};
+    let (db, client) = fresh_db("no_etag").await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
+    let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = requests.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut stream = stream;
+                loop {
+                    let mut request = String::new();
+                    if reader.read_line(&mut request).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    // Headers, to the blank line (no request here has a body).
+                    let mut line = String::new();
+                    while reader.read_line(&mut line).unwrap_or(0) > 2 {
+                        line.clear();
+                    }
+                    seen.lock().expect("lock").push(request.trim().to_string());
+                    let answer = "HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\n\
+                                  Content-Length: 64\r\n\
+                                  Last-Modified: Wed, 02 Dec 2026 00:00:00 GMT\r\n\r\n";
+                    if stream.write_all(answer.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let (ok, stdout, stderr) = run(loader_cmd(&db, None)
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .args(["load", "s3://lake/no-etag.csv"]));
+    assert!(!ok, "{stdout}{stderr}");
+    let all = format!("{stdout}{stderr}");
+    assert!(
+        all.contains("s3://lake/no-etag.csv: S3 HeadObject failed: the response has no ETag"),
+        "{all}"
+    );
+    let requests = requests.lock().expect("lock").clone();
+    assert_eq!(requests.len(), 1, "asked once, not retried: {requests:?}");
+    assert!(
+        requests[0].starts_with("HEAD /lake/no-etag.csv"),
+        "{requests:?}"
+    );
+    assert_eq!(count(&client, "SELECT count(*) FROM facts").await, 0);
+    assert_eq!(
+        count(
+            &client,
+            "SELECT count(*) FROM load_ledger
+             WHERE status = 'failed' AND etag IS NULL AND error LIKE '%has no ETag%'"
+        )
+        .await,
+        1
+    );
 }

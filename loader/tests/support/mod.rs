@@ -125,7 +125,7 @@ pub async fn star_dump(client: &Client) -> String {
 
 /// Checks `verify` must always report: a run that reports none of them ran
 /// nothing, and must not count as a pass.
-pub const CORE_CHECKS: [&str; 7] = [
+pub const CORE_CHECKS: [&str; 8] = [
     "facts without their store",
     "facts without their product",
     "facts without their customer",
@@ -133,6 +133,7 @@ pub const CORE_CHECKS: [&str; 7] = [
     "staged transactions missing from facts",
     "facts that differ from their staged row",
     "loads whose staging, facts and ledger counts disagree",
+    "loads whose rejects and ledger disagree",
 ];
 
 /// Asserts that `loader verify` logic passes on the database, and that it
