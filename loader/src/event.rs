@@ -340,6 +340,11 @@ mod tests {
             parse(&serde_json::json!({"Records": [{"eventSource": "aws:dynamodb"}]})),
             Err("unsupported event source \"aws:dynamodb\"".into())
         );
+        // Records that name no source are not an empty batch.
+        assert_eq!(
+            parse(&serde_json::json!({"Records": [{"s3": {}}]})),
+            Err("unsupported event source \"\"".into())
+        );
         assert_eq!(
             parse(&serde_json::json!({"hello": 1})),
             Err("not an S3, SQS or EventBridge event".into())
