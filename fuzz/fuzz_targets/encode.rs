@@ -5,6 +5,16 @@
 //!   real header line is put before the body, so most inputs reach the row
 //!   path instead of dying on the header; bit 3: a `load_id` is appended.
 //! - bytes 1-2: where to split the input in two (modulo its length).
+//! - byte 0, bits 4-5: a declared encoding for the transcoder check (below):
+//!   none, UTF-16LE, UTF-16BE or windows-1252; bit 6: a byte-order mark.
+//!
+//! The transcoder check (`transcode.rs`, which decodes an object declared in
+//! another encoding before the encoder reads it): the input, when it is
+//! UTF-8, encoded in the declared encoding and read back through the
+//! transcoder split at the same place, gives the same UTF-8 bytes (so the
+//! same rows, rejects, lines and offsets); and the raw body declared in that
+//! encoding either decodes to what encoding_rs decodes the whole of it to,
+//! or fails naming the line and bytes where it is malformed, never in part.
 //!
 //! For both COPY formats it asserts: no panic; the same result and output
 //! whole, split in two, and (for short inputs) byte by byte (rejects, their
@@ -23,6 +33,7 @@ use libfuzzer_sys::fuzz_target;
 use loader::columns::{column_index, ColumnType, COLUMNS, NCOLUMNS};
 use loader::decode::decode_binary;
 use loader::encode::MAX_HEADER_FIELDS;
+use loader::transcode::{Declared, Transcoded};
 use loader::{CopyFormat, EncodeFault, EncodeOptions, Encoder, Reject};
 
 const HEADER: &[u8] = b"Transaction_ID,Transaction_Date,Transaction_Time,Total_Amount,Payment_Method,Store_ID,Store_Name,Store_Location,Product_ID,Product_Name,Product_Category,Product_Price,Quantity_Sold,Customer_ID,Customer_Age,Customer_Gender,Customer_Membership\n";
@@ -61,6 +72,118 @@ fn encode(chunks: &[&[u8]], opts: &EncodeOptions) -> Encoded {
     ))
 }
 
+/// An in-memory source handing out its bytes in the given pieces.
+struct Pieces {
+    bytes: Vec<u8>,
+    cut: usize,
+    at: usize,
+}
+
+impl tokio::io::AsyncRead for Pieces {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let end = if self.at < self.cut {
+            self.cut
+        } else {
+            self.bytes.len()
+        };
+        let n = buf.remaining().min(end - self.at);
+        buf.put_slice(&self.bytes[self.at..self.at + n]);
+        self.at += n;
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// `bytes` declared in `encoding`, read through the loader's transcoder.
+fn transcode(
+    bytes: &[u8],
+    cut: usize,
+    encoding: &'static encoding_rs::Encoding,
+) -> Result<Vec<u8>, String> {
+    use tokio::io::AsyncRead;
+    let source = Pieces {
+        bytes: bytes.to_vec(),
+        cut: cut.min(bytes.len()),
+        at: 0,
+    };
+    let declared = Declared {
+        encoding,
+        by: "the fuzzer",
+    };
+    let mut reader = Transcoded::new(Box::pin(source), declared);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let mut out = Vec::new();
+    let mut chunk = [0u8; 777];
+    loop {
+        let mut buf = tokio::io::ReadBuf::new(&mut chunk);
+        match std::pin::Pin::new(&mut reader).poll_read(&mut cx, &mut buf) {
+            std::task::Poll::Ready(Ok(())) if buf.filled().is_empty() => return Ok(out),
+            std::task::Poll::Ready(Ok(())) => out.extend_from_slice(buf.filled()),
+            std::task::Poll::Ready(Err(e)) => return Err(e.to_string()),
+            std::task::Poll::Pending => panic!("an in-memory source never waits"),
+        }
+    }
+}
+
+fn check_transcoding(flags: u8, split: usize, input: &[u8], body: &[u8]) {
+    use encoding_rs::{UTF_16BE, UTF_16LE, WINDOWS_1252};
+    let encoding = match (flags >> 4) & 3 {
+        0 => return,
+        1 => UTF_16LE,
+        2 => UTF_16BE,
+        _ => WINDOWS_1252,
+    };
+    let bom = flags & 64 != 0;
+    // UTF-8 text, encoded, comes back as it was (a leading U+FEFF is taken
+    // for the byte-order mark when none was put before it).
+    if let Ok(text) = std::str::from_utf8(input) {
+        let encoded: Option<Vec<u8>> = if encoding == WINDOWS_1252 {
+            let (bytes, _, unmappable) = WINDOWS_1252.encode(text);
+            (!unmappable).then(|| bytes.into_owned())
+        } else {
+            let mut bytes = Vec::new();
+            let units = bom.then_some(0xfeff).into_iter().chain(text.encode_utf16());
+            for unit in units {
+                let pair = if encoding == UTF_16LE {
+                    unit.to_le_bytes()
+                } else {
+                    unit.to_be_bytes()
+                };
+                bytes.extend_from_slice(&pair);
+            }
+            Some(bytes)
+        };
+        if let Some(encoded) = encoded {
+            let want = if encoding != WINDOWS_1252 && !bom {
+                text.strip_prefix('\u{feff}').unwrap_or(text)
+            } else {
+                text
+            };
+            let got = transcode(&encoded, split * 2, encoding);
+            assert_eq!(got.as_deref(), Ok(want.as_bytes()), "{encoding:?}");
+        }
+    }
+    // Any bytes: all of it decoded, or an error naming a line, never a part.
+    let got = transcode(body, split, encoding);
+    let (whole, malformed) = encoding.decode_with_bom_removal(body);
+    match got {
+        Ok(out) => {
+            assert!(!malformed, "{encoding:?} decoded malformed input");
+            assert_eq!(out, whole.as_bytes(), "{encoding:?}");
+        }
+        Err(message) => {
+            assert!(malformed, "{encoding:?} failed on valid input: {message}");
+            assert!(
+                message.starts_with("line ") && message.contains(" are not valid "),
+                "{message}"
+            );
+        }
+    }
+}
+
 fn check(data: &[u8]) {
     let Some((&[flags, s0, s1], body)) = data.split_first_chunk::<3>() else {
         return;
@@ -73,6 +196,7 @@ fn check(data: &[u8]) {
         body.to_vec()
     };
     let split = usize::from(u16::from_le_bytes([s0, s1])) % (input.len() + 1);
+    check_transcoding(flags, split, &input, body);
     let model = (input.len() <= MODEL_MAX_INPUT).then(|| model(&input, max_rejects));
     for format in [CopyFormat::Binary, CopyFormat::Text] {
         let opts = EncodeOptions {

@@ -8,8 +8,11 @@
 //! the same files by path keeps the fuzz build to a few seconds while
 //! fuzzing exactly the code that ships. If `encode.rs` ever starts using
 //! another loader module, this file fails to compile and must include it
-//! (`contract.rs` came with the header contract; `error` below stands in for
-//! the loader's error type).
+//! (`contract.rs` came with the header contract, `rejects.rs` with the
+//! rejects' temporary file; `error` below stands in for the loader's error
+//! type). `transcode.rs`, the decoder of declared encodings that runs before
+//! the encoder, comes with `encoding_rs`, tokio's reader trait (no runtime)
+//! and a stand-in for the one function it uses from `source.rs`.
 
 #[path = "../../loader/src/columns.rs"]
 pub mod columns;
@@ -21,6 +24,8 @@ pub mod decode;
 pub mod encode;
 #[path = "../../loader/src/rejects.rs"]
 pub mod rejects;
+#[path = "../../loader/src/transcode.rs"]
+pub mod transcode;
 #[path = "../../loader/src/value.rs"]
 pub mod value;
 
@@ -49,4 +54,13 @@ pub mod error {
 
     /// Result with [`Error`].
     pub type Result<T, E = Error> = std::result::Result<T, E>;
+}
+
+/// What `transcode.rs` needs of the loader's source module: its mark for
+/// bytes that are bad data.
+pub mod source {
+    /// An I/O error saying the bytes are not what they were declared to be.
+    pub(crate) fn input_fault(message: String) -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, message)
+    }
 }
