@@ -34,7 +34,7 @@ use loader::columns::{column_index, ColumnType, COLUMNS, NCOLUMNS};
 use loader::decode::decode_binary;
 use loader::encode::MAX_HEADER_FIELDS;
 use loader::transcode::{Declared, Transcoded};
-use loader::{CopyFormat, EncodeFault, EncodeOptions, Encoder, Reject};
+use loader::{CopyFormat, EncodeFault, EncodeOptions, Encoder, Summary};
 
 const HEADER: &[u8] = b"Transaction_ID,Transaction_Date,Transaction_Time,Total_Amount,Payment_Method,Store_ID,Store_Name,Store_Location,Product_ID,Product_Name,Product_Category,Product_Price,Quantity_Sold,Customer_ID,Customer_Age,Customer_Gender,Customer_Membership\n";
 
@@ -44,32 +44,22 @@ const MODEL_MAX_INPUT: usize = 60_000;
 
 fuzz_target!(|data: &[u8]| check(data));
 
-/// The output, the rows and bytes counted, and the rejects in order.
-type Encoded = Result<(Vec<u8>, Totals), EncodeFault>;
+type Encoded = Result<(Vec<u8>, Summary), EncodeFault>;
 
-#[derive(Debug, PartialEq)]
-struct Totals {
-    rows: u64,
-    bytes: u64,
-    rejects: Vec<Reject>,
-}
-
+/// Encodes the chunks, taking the rejects after each one as the loader
+/// does; the summary holds all of them, in order.
 fn encode(chunks: &[&[u8]], opts: &EncodeOptions) -> Encoded {
     let mut enc = Encoder::new(opts.clone());
     let mut out = BytesMut::new();
+    let mut taken = Vec::new();
     for chunk in chunks {
         enc.encode(chunk, &mut out)?;
+        taken.extend(enc.take_rejects());
     }
     let mut summary = enc.finish(&mut out)?;
-    let rejects = summary.rejects.to_vec().expect("rejects read back");
-    Ok((
-        out.to_vec(),
-        Totals {
-            rows: summary.rows,
-            bytes: summary.bytes,
-            rejects,
-        },
-    ))
+    taken.append(&mut summary.rejects);
+    summary.rejects = taken;
+    Ok((out.to_vec(), summary))
 }
 
 /// An in-memory source handing out its bytes in the given pieces.

@@ -8,11 +8,11 @@
 //! the same files by path keeps the fuzz build to a few seconds while
 //! fuzzing exactly the code that ships. If `encode.rs` ever starts using
 //! another loader module, this file fails to compile and must include it
-//! (`contract.rs` came with the header contract, `rejects.rs` with the
-//! rejects' temporary file; `error` below stands in for the loader's error
-//! type). `transcode.rs`, the decoder of declared encodings that runs before
-//! the encoder, comes with `encoding_rs`, tokio's reader trait (no runtime)
-//! and a stand-in for the one function it uses from `source.rs`.
+//! (`contract.rs` came with the header contract; `error` below stands in for
+//! the loader's error type). `transcode.rs`, the decoder of declared
+//! encodings that runs before the encoder, comes with `encoding_rs`, tokio's
+//! reader trait (no runtime) and a stand-in for the one function it uses
+//! from `source.rs`.
 
 #[path = "../../loader/src/columns.rs"]
 pub mod columns;
@@ -22,8 +22,6 @@ pub mod contract;
 pub mod decode;
 #[path = "../../loader/src/encode.rs"]
 pub mod encode;
-#[path = "../../loader/src/rejects.rs"]
-pub mod rejects;
 #[path = "../../loader/src/transcode.rs"]
 pub mod transcode;
 #[path = "../../loader/src/value.rs"]

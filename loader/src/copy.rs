@@ -19,8 +19,9 @@ use tokio::sync::mpsc;
 use tokio_postgres::{CopyInSink, Transaction};
 
 use crate::columns::{COLUMNS, LOAD_ID_COLUMN, STAGING_TABLE};
-use crate::encode::{CopyFormat, EncodeFault, EncodeOptions, Encoder, Summary};
+use crate::encode::{CopyFormat, EncodeFault, EncodeOptions, Encoder, Reject, Summary};
 use crate::error::{Error, Result};
+use crate::rejects::Rejects;
 
 /// Bytes asked of the source per read. Chosen by the `chunk_size` criterion
 /// run (BENCHMARKS.md): larger reads bought nothing measurable.
@@ -125,8 +126,10 @@ impl CopySink {
 /// What [`stream_into`] saw.
 #[derive(Debug)]
 pub struct Streamed {
-    /// The encoder's totals.
+    /// The encoder's totals (its rejects moved to `rejects`).
     pub summary: Summary,
+    /// Every refused row, in order, with bounded memory.
+    pub rejects: Rejects,
     /// xxh3-128 of the decompressed bytes: a local source's identity
     /// (hashing costs ~1% of a load, so it is always done).
     pub content_hash: u128,
@@ -159,16 +162,19 @@ pub async fn stream_into(
         let fresh = || BytesMut::with_capacity(FLUSH_BYTES + FLUSH_BYTES / 2);
         let mut out = fresh();
         let mut hasher = xxhash_rust::xxh3::Xxh3Default::new();
-        let data_error = |fault: EncodeFault| match fault {
-            // The machine's fault (its temporary directory), not the data's.
-            EncodeFault::Spill(message) => Error::Rejects {
-                object: shown.clone(),
-                message,
-            },
-            fault => Error::Data {
-                object: shown.clone(),
-                fault: Box::new(fault),
-            },
+        let data_error = |fault: EncodeFault| Error::Data {
+            object: shown.clone(),
+            fault: Box::new(fault),
+        };
+        let mut rejects = Rejects::default();
+        let mut set_aside = |taken: Vec<Reject>| {
+            taken
+                .into_iter()
+                .try_for_each(|r| rejects.push(r))
+                .map_err(|e| Error::Rejects {
+                    object: shown.clone(),
+                    message: e.to_string(),
+                })
         };
         loop {
             input.clear();
@@ -182,6 +188,7 @@ pub async fn stream_into(
             }
             hasher.update(&input);
             encoder.encode(&input, &mut out).map_err(data_error)?;
+            set_aside(encoder.take_rejects())?;
             if out.len() >= FLUSH_BYTES {
                 let next = spare_rx.try_recv().unwrap_or_else(|_| fresh());
                 let full = std::mem::replace(&mut out, next);
@@ -191,12 +198,14 @@ pub async fn stream_into(
                 }
             }
         }
-        let summary = encoder.finish(&mut out).map_err(data_error)?;
+        let mut summary = encoder.finish(&mut out).map_err(data_error)?;
+        set_aside(std::mem::take(&mut summary.rejects))?;
         if !out.is_empty() && tx.send(out.freeze()).await.is_err() {
             return Ok(None);
         }
         Ok(Some(Streamed {
             summary,
+            rejects,
             content_hash: hasher.digest128(),
         }))
     });

@@ -42,7 +42,6 @@ use csv_core::{ReadRecordResult, Reader};
 
 use crate::columns::{ColumnType, COLUMNS, NCOLUMNS};
 use crate::contract::Contract;
-use crate::rejects::Rejects;
 use crate::value::{self, ValueFault};
 
 /// The COPY wire format the encoder writes.
@@ -216,8 +215,6 @@ pub enum EncodeFault {
     /// The bytes cannot be read as CSV at all: a decompression limit, an
     /// undecodable byte sequence.
     Input(String),
-    /// The rejects could not be set aside (their temporary file).
-    Spill(String),
 }
 
 impl std::fmt::Display for EncodeFault {
@@ -226,7 +223,6 @@ impl std::fmt::Display for EncodeFault {
             EncodeFault::Header(why) => write!(f, "line 1 (header): {why}"),
             EncodeFault::Empty => write!(f, "empty object: no header row"),
             EncodeFault::Input(why) => write!(f, "{why}"),
-            EncodeFault::Spill(why) => write!(f, "setting the rejects aside: {why}"),
             EncodeFault::Row(r) => write!(f, "{r}"),
             EncodeFault::TooManyRejects {
                 max,
@@ -245,12 +241,13 @@ impl std::fmt::Display for EncodeFault {
 }
 
 /// Totals of one encoded object.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Summary {
     /// Rows written to the output.
     pub rows: u64,
-    /// Rows refused (within `max_rejects`).
-    pub rejects: Rejects,
+    /// Rows refused (within `max_rejects`) and not taken by
+    /// [`Encoder::take_rejects`]: all of them when nobody takes any.
+    pub rejects: Vec<Reject>,
     /// Input bytes consumed.
     pub bytes: u64,
 }
@@ -279,6 +276,8 @@ pub struct Encoder {
     oversized: bool,
     /// Bytes of the object the parser has consumed (the BOM included).
     consumed: u64,
+    /// Rejects handed out by `take_rejects`.
+    taken: u64,
     /// The current record's bytes as csv-core read them (the fast path
     /// fills it only for a line it refuses), at most `max_record_bytes`.
     raw: Vec<u8>,
@@ -342,6 +341,7 @@ impl Encoder {
             extra_fields: 0,
             oversized: false,
             consumed: 0,
+            taken: 0,
             raw: Vec::new(),
             raw_start: 0,
             raw_open: false,
@@ -794,8 +794,27 @@ impl Encoder {
         }
     }
 
+    /// Rows refused so far.
+    fn rejected(&self) -> u64 {
+        self.taken + self.summary.rejects.len() as u64
+    }
+
+    /// Hands out the rows refused so far but the newest (which a failing
+    /// share names at the end), so that the caller can set them aside as
+    /// they come instead of the encoder holding all of an object's.
+    pub fn take_rejects(&mut self) -> Vec<Reject> {
+        let pending = &mut self.summary.rejects;
+        if pending.len() < 2 {
+            return Vec::new();
+        }
+        let newest = pending.pop();
+        let taken = std::mem::replace(pending, newest.into_iter().collect());
+        self.taken += taken.len() as u64;
+        taken
+    }
+
     fn bad_row(&mut self, reject: Reject) -> Result<(), EncodeFault> {
-        let rejected = self.summary.rejects.len();
+        let rejected = self.rejected();
         match self.opts.max_rejects {
             MaxRejects::Rows(0) => return Err(EncodeFault::Row(reject)),
             MaxRejects::Rows(max) if rejected >= max => {
@@ -808,10 +827,8 @@ impl Encoder {
             }
             _ => {}
         }
-        self.summary
-            .rejects
-            .push(reject)
-            .map_err(|e| EncodeFault::Spill(e.to_string()))
+        self.summary.rejects.push(reject);
+        Ok(())
     }
 
     /// A share of bad rows, checked once the object's rows are all read.
@@ -819,18 +836,18 @@ impl Encoder {
         let MaxRejects::PerMillion(per_million) = self.opts.max_rejects else {
             return Ok(());
         };
-        let rejected = self.summary.rejects.len();
+        let rejected = self.rejected();
         let read = self.summary.rows + rejected;
         // rejected / read > per_million / 1e6, in integers.
         if u128::from(rejected) * 1_000_000 <= u128::from(read) * u128::from(per_million) {
             return Ok(());
         }
-        match self.summary.rejects.last() {
+        match self.summary.rejects.pop() {
             Some(last) => Err(EncodeFault::TooManyRejects {
                 max: self.opts.max_rejects,
                 rejected,
                 read,
-                last: Box::new(last.clone()),
+                last: Box::new(last),
             }),
             None => Ok(()),
         }

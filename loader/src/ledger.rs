@@ -164,8 +164,9 @@ pub async fn identify(
 }
 
 /// Files the refused rows of a load (same transaction), in bounded calls:
-/// at most 1,000 rows and about 4 MiB each, read back from the store in order. A record's bytes go as
-/// text when they are valid UTF-8 without NUL, as bytea otherwise.
+/// at most 1,000 rows and about 4 MiB each, read back from the store in
+/// order. A record's bytes go as text when they are valid UTF-8 without
+/// NUL, as bytea otherwise.
 ///
 /// # Errors
 /// [`Error::Database`]; [`Error::Rejects`] when the rejects' temporary
@@ -173,7 +174,7 @@ pub async fn identify(
 pub async fn file_rejects(
     tx: &Transaction<'_>,
     load_id: i64,
-    rejects: &mut Rejects,
+    rejects: Rejects,
     object: &str,
 ) -> Result<()> {
     let unreadable = |e: std::io::Error| Error::Rejects {
@@ -181,7 +182,7 @@ pub async fn file_rejects(
         message: format!("reading them back: {e}"),
     };
     for batch in rejects
-        .batches(REJECTS_PER_CALL, REJECT_BYTES_PER_CALL)
+        .into_batches(REJECTS_PER_CALL, REJECT_BYTES_PER_CALL)
         .map_err(unreadable)?
     {
         let batch = batch.map_err(unreadable)?;
@@ -198,7 +199,8 @@ pub async fn file_rejects(
         let texts: Vec<Option<&str>> = batch.iter().map(|r| as_text(&r.raw)).collect();
         let bytes: Vec<Option<&[u8]>> = batch
             .iter()
-            .map(|r| as_text(&r.raw).is_none().then_some(r.raw.as_slice()))
+            .zip(&texts)
+            .map(|(r, text)| text.is_none().then_some(r.raw.as_slice()))
             .collect();
         tx.execute(
             "SELECT loader_file_rejects($1, $2, $3, $4, $5, $6, $7)",

@@ -363,7 +363,7 @@ impl Loader {
         else {
             return Ok(LoadReport::empty(&shown, Outcome::Superseded, None));
         };
-        let mut staged = stage(&tx, opened, options, load_id, source, &shown).await?;
+        let staged = stage(&tx, opened, options, load_id, source, &shown).await?;
 
         if let Identity::ByContent(id) = &mut known {
             id.etag = Some(format!("xxh3-{:032x}", staged.streamed.content_hash));
@@ -377,20 +377,18 @@ impl Loader {
                 return Ok(LoadReport::empty(&shown, Outcome::Skipped, Some(load_id)));
             }
         }
-        let summary = &mut staged.streamed.summary;
-        ledger::file_rejects(&tx, load_id, &mut summary.rejects, &shown).await?;
+        let rows = staged.streamed.summary.rows;
+        let rejected = staged.streamed.rejects.len();
+        ledger::file_rejects(&tx, load_id, staged.streamed.rejects, &shown).await?;
         let done = ledger::complete(&tx, load_id, staged.bytes, started.elapsed(), &shown).await?;
-        if u64::try_from(done.rows).ok() != Some(summary.rows)
-            || u64::try_from(done.rejected).ok() != Some(summary.rejects.len())
+        if u64::try_from(done.rows).ok() != Some(rows)
+            || u64::try_from(done.rejected).ok() != Some(rejected)
         {
             return Err(Error::Protocol {
                 object: shown,
                 message: format!(
                     "the ledger counted {} rows and {} rejects, the encoder sent {} and {}",
-                    done.rows,
-                    done.rejected,
-                    summary.rows,
-                    summary.rejects.len()
+                    done.rows, done.rejected, rows, rejected
                 ),
             });
         }
@@ -411,7 +409,7 @@ impl Loader {
             object: shown,
             outcome: Outcome::Loaded,
             load_id: Some(load_id),
-            rows: summary.rows,
+            rows,
             rejected: done.rejected as u64,
             duplicates: done.duplicates as u64,
             bytes: staged.bytes,

@@ -2,16 +2,17 @@
 //!
 //! A load may refuse every row of a large object (`--max-rejects 100%`), and
 //! each refused row keeps its record's bytes exactly as they were read. The
-//! first rejects stay in memory; past [`MEMORY_BUDGET`] bytes the rest go to
-//! an unnamed temporary file (created in the system's temporary directory,
-//! `/tmp` on Lambda, and unlinked at once, so nothing is left behind even
-//! when the process is killed). They are read back in order, in bounded
-//! batches, when the load files them with `loader_file_rejects` in its
-//! transaction.
+//! COPY holds the connection until the object's end, so they cannot go to
+//! the database while it streams. `copy.rs` moves the encoder's rejects here
+//! after each chunk: the first [`MEMORY_BUDGET`] bytes of them stay in
+//! memory, the rest go to an unnamed temporary file (created in the system's
+//! temporary directory, `/tmp` on Lambda, and unlinked at once, so nothing is
+//! left behind even when the process is killed). The load reads them back in
+//! order, in bounded batches, and files them with `loader_file_rejects` in
+//! its transaction.
 
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Write};
-use std::os::unix::fs::FileExt;
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 
 use crate::columns::COLUMNS;
 use crate::encode::Reject;
@@ -21,23 +22,30 @@ use crate::encode::Reject;
 pub const MEMORY_BUDGET: usize = 4 << 20;
 
 /// The refused rows of one object, in the order they were read.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Rejects {
     count: u64,
     memory: Vec<Reject>,
     memory_bytes: usize,
-    budget: Option<usize>,
+    budget: usize,
     spill: Option<BufWriter<File>>,
-    last: Option<Reject>,
+}
+
+impl Default for Rejects {
+    fn default() -> Self {
+        Rejects::with_budget(MEMORY_BUDGET)
+    }
 }
 
 impl Rejects {
-    /// An empty store that spills past `budget` bytes instead of
-    /// [`MEMORY_BUDGET`] (tests).
+    /// An empty store that spills past `budget` bytes (tests use a small one).
     pub fn with_budget(budget: usize) -> Self {
         Rejects {
-            budget: Some(budget),
-            ..Rejects::default()
+            count: 0,
+            memory: Vec::new(),
+            memory_bytes: 0,
+            budget,
+            spill: None,
         }
     }
 
@@ -56,31 +64,26 @@ impl Rejects {
         self.spill.is_some()
     }
 
-    /// The most recent reject.
-    pub fn last(&self) -> Option<&Reject> {
-        self.last.as_ref()
-    }
-
-    /// Adds a refused row.
+    /// Adds a refused row: in memory while the budget lasts, then (for it
+    /// and every later one, so the order holds) to the temporary file.
     ///
     /// # Errors
     /// The temporary file cannot be created or written.
     pub fn push(&mut self, reject: Reject) -> io::Result<()> {
         let size = footprint(&reject);
-        let budget = self.budget.unwrap_or(MEMORY_BUDGET);
-        if self.spill.is_none() && self.memory_bytes + size <= budget {
+        if self.spill.is_none() && self.memory_bytes + size <= self.budget {
             self.memory_bytes += size;
-            self.memory.push(reject.clone());
+            self.memory.push(reject);
         } else {
-            if self.spill.is_none() {
-                self.spill = Some(BufWriter::with_capacity(1 << 16, temporary_file()?));
-            }
-            if let Some(spill) = self.spill.as_mut() {
-                write_reject(spill, &reject)?;
-            }
+            let spill = match self.spill.as_mut() {
+                Some(spill) => spill,
+                None => self
+                    .spill
+                    .insert(BufWriter::with_capacity(1 << 16, temporary_file()?)),
+            };
+            write_reject(spill, &reject)?;
         }
         self.count += 1;
-        self.last = Some(reject);
         Ok(())
     }
 
@@ -88,46 +91,46 @@ impl Rejects {
     /// `bytes` bytes (a batch always holds at least one row).
     ///
     /// # Errors
-    /// Reading the temporary file back failed.
-    pub fn batches(&mut self, rows: usize, bytes: usize) -> io::Result<Batches<'_>> {
-        let spilled = match self.spill.as_mut() {
+    /// The temporary file cannot be flushed or rewound.
+    pub fn into_batches(self, rows: usize, bytes: usize) -> io::Result<Batches> {
+        let spilled = match self.spill {
             Some(spill) => {
-                spill.flush()?;
-                let file = spill.get_ref().try_clone()?;
-                Some(BufReader::with_capacity(1 << 16, ReadAt { file, at: 0 }))
+                let mut file = spill.into_inner().map_err(io::IntoInnerError::into_error)?;
+                file.seek(SeekFrom::Start(0))?;
+                Some(BufReader::with_capacity(1 << 16, file))
             }
             None => None,
         };
         Ok(Batches {
-            memory: self.memory.iter(),
+            memory: self.memory.into_iter(),
             spilled,
             rows: rows.max(1),
             bytes,
         })
     }
 
-    /// Every reject, read back into memory (tests and small objects).
+    /// Every reject, read back into memory (tests).
     ///
     /// # Errors
-    /// As [`Rejects::batches`].
-    pub fn to_vec(&mut self) -> io::Result<Vec<Reject>> {
+    /// As [`Rejects::into_batches`], and reading the file back.
+    pub fn into_vec(self) -> io::Result<Vec<Reject>> {
         let mut all = Vec::new();
-        for batch in self.batches(usize::MAX, usize::MAX)? {
+        for batch in self.into_batches(usize::MAX, usize::MAX)? {
             all.extend(batch?);
         }
         Ok(all)
     }
 }
 
-/// Batches of rejects; see [`Rejects::batches`].
-pub struct Batches<'a> {
-    memory: std::slice::Iter<'a, Reject>,
-    spilled: Option<BufReader<ReadAt>>,
+/// Batches of rejects; see [`Rejects::into_batches`].
+pub struct Batches {
+    memory: std::vec::IntoIter<Reject>,
+    spilled: Option<BufReader<File>>,
     rows: usize,
     bytes: usize,
 }
 
-impl Iterator for Batches<'_> {
+impl Iterator for Batches {
     type Item = io::Result<Vec<Reject>>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -135,7 +138,7 @@ impl Iterator for Batches<'_> {
         let mut size = 0;
         while batch.len() < self.rows && (batch.is_empty() || size < self.bytes) {
             let reject = match self.memory.next() {
-                Some(r) => r.clone(),
+                Some(r) => r,
                 None => match self.spilled.as_mut().map(read_reject) {
                     Some(Ok(Some(r))) => r,
                     Some(Err(e)) => return Some(Err(e)),
@@ -146,21 +149,6 @@ impl Iterator for Batches<'_> {
             batch.push(reject);
         }
         (!batch.is_empty()).then_some(Ok(batch))
-    }
-}
-
-/// Reads the file from its start without moving the offset its writer
-/// appends at (a clone of a file descriptor shares it).
-struct ReadAt {
-    file: File,
-    at: u64,
-}
-
-impl Read for ReadAt {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.file.read_at(buf, self.at)?;
-        self.at += n as u64;
-        Ok(n)
     }
 }
 
@@ -280,39 +268,39 @@ mod tests {
         }
     }
 
-    #[test]
-    fn past_the_budget_rejects_spill_and_come_back_in_order() {
+    fn store(n: u64) -> (Rejects, Vec<Reject>) {
         let mut rejects = Rejects::with_budget(1000);
-        let all: Vec<Reject> = (1..=200).map(reject).collect();
+        let all: Vec<Reject> = (1..=n).map(reject).collect();
         for r in &all {
             rejects.push(r.clone()).expect("push");
         }
+        (rejects, all)
+    }
+
+    #[test]
+    fn past_the_budget_rejects_spill_and_come_back_in_order() {
+        let (rejects, all) = store(200);
         assert!(rejects.spilled());
         assert_eq!(rejects.len(), 200);
-        assert_eq!(rejects.last(), all.last());
-        assert_eq!(rejects.to_vec().expect("read back"), all);
+        assert_eq!(rejects.into_vec().expect("read back"), all);
         // Batches cut by rows and by bytes, every row once, in order.
+        let (rejects, _) = store(200);
         let batches: Vec<Vec<Reject>> = rejects
-            .batches(7, usize::MAX)
+            .into_batches(7, usize::MAX)
             .expect("batches")
             .map(|b| b.expect("batch"))
             .collect();
         assert_eq!(batches.len(), 29);
         assert!(batches.iter().all(|b| b.len() <= 7));
         assert_eq!(batches.concat(), all);
+        let (rejects, _) = store(200);
         let by_bytes: Vec<Vec<Reject>> = rejects
-            .batches(usize::MAX, 1)
+            .into_batches(usize::MAX, 1)
             .expect("batches")
             .map(|b| b.expect("batch"))
             .collect();
         assert_eq!(by_bytes.len(), 200);
-        // Read twice: the file is read from its start each time, and a
-        // reject added after a read lands after the others.
-        assert_eq!(rejects.to_vec().expect("again"), all);
-        rejects.push(reject(201)).expect("push after a read");
-        let mut more = all.clone();
-        more.push(reject(201));
-        assert_eq!(rejects.to_vec().expect("with one more"), more);
+        assert_eq!(by_bytes.concat(), all);
     }
 
     #[test]
@@ -320,7 +308,7 @@ mod tests {
         let mut rejects = Rejects::default();
         rejects.push(reject(1)).expect("push");
         assert!(!rejects.spilled());
-        assert_eq!(rejects.to_vec().expect("read"), vec![reject(1)]);
-        assert!(Rejects::default().to_vec().expect("empty").is_empty());
+        assert_eq!(rejects.into_vec().expect("read"), vec![reject(1)]);
+        assert!(Rejects::default().into_vec().expect("empty").is_empty());
     }
 }

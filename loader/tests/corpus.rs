@@ -16,7 +16,7 @@ use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use bytes::BytesMut;
-use loader::{CopyFormat, EncodeFault, EncodeOptions, Encoder, LoadOptions, Reject, Source};
+use loader::{CopyFormat, EncodeFault, EncodeOptions, Encoder, LoadOptions, Source, Summary};
 use support::*;
 use tokio_postgres::Client;
 
@@ -378,28 +378,14 @@ fn every_corpus_file_has_a_case_and_a_readme_row() {
     }
 }
 
-/// What one encoding gave: the output, the rows and bytes it counted, and
-/// its rejects, comparable across chunkings.
-#[derive(Debug, PartialEq)]
-struct Encoded {
-    rows: u64,
-    bytes: u64,
-    rejects: Vec<Reject>,
-}
-
-fn encode_chunks(chunks: &[&[u8]], o: &EncodeOptions) -> Result<(BytesMut, Encoded), EncodeFault> {
+fn encode_chunks(chunks: &[&[u8]], o: &EncodeOptions) -> Result<(BytesMut, Summary), EncodeFault> {
     let mut enc = Encoder::new(o.clone());
     let mut out = BytesMut::new();
     for c in chunks {
         enc.encode(c, &mut out)?;
     }
-    let mut summary = enc.finish(&mut out)?;
-    let encoded = Encoded {
-        rows: summary.rows,
-        bytes: summary.bytes,
-        rejects: summary.rejects.to_vec().expect("rejects read back"),
-    };
-    Ok((out, encoded))
+    let summary = enc.finish(&mut out)?;
+    Ok((out, summary))
 }
 
 /// The object's bytes after any gzip, or `None` when they cannot be had.

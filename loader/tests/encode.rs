@@ -19,14 +19,19 @@ fn opts(format: CopyFormat) -> EncodeOptions {
     }
 }
 
-/// Encodes `input` fed in the given chunks.
+/// Encodes `input` fed in the given chunks, taking the rejects after each
+/// chunk as the loader does; the summary holds all of them, in order.
 fn encode_chunks(chunks: &[&[u8]], o: EncodeOptions) -> Result<(BytesMut, Summary), EncodeFault> {
     let mut enc = Encoder::new(o);
     let mut out = BytesMut::new();
+    let mut taken = Vec::new();
     for c in chunks {
         enc.encode(c, &mut out)?;
+        taken.extend(enc.take_rejects());
     }
-    let summary = enc.finish(&mut out)?;
+    let mut summary = enc.finish(&mut out)?;
+    taken.append(&mut summary.rejects);
+    summary.rejects = taken;
     Ok((out, summary))
 }
 
@@ -290,9 +295,9 @@ fn oversized_records_are_refused_with_flat_memory() {
         max_rejects: loader::MaxRejects::Rows(5),
         ..opts(CopyFormat::Binary)
     };
-    let (out, mut s) = encode(file.as_bytes(), o).expect("rejects, continues");
+    let (out, s) = encode(file.as_bytes(), o).expect("rejects, continues");
     assert_eq!(s.rows, 1);
-    let rejects = s.rejects.to_vec().expect("rejects");
+    let rejects = s.rejects;
     assert_eq!(rejects.len(), 1);
     assert_eq!(rejects[0].line, 2);
     assert!(
@@ -334,9 +339,9 @@ fn rejects_are_collected_up_to_the_limit() {
         max_rejects: loader::MaxRejects::Rows(max),
         ..opts(CopyFormat::Binary)
     };
-    let (out, mut s) = encode(file.as_bytes(), o(3)).expect("3 rejects allowed");
+    let (out, s) = encode(file.as_bytes(), o(3)).expect("3 rejects allowed");
     assert_eq!(s.rows, 7);
-    let rejects = s.rejects.to_vec().expect("rejects");
+    let rejects = s.rejects;
     let lines: Vec<u64> = rejects.iter().map(|r| r.line).collect();
     assert_eq!(lines, vec![4, 7, 10]);
     // Each keeps its line's bytes and where they start.
@@ -525,15 +530,9 @@ fn rejects_keep_their_bytes_and_offsets_wherever_the_chunks_split() {
             max_rejects: loader::MaxRejects::Rows(100),
             ..opts(CopyFormat::Text)
         };
-        let (_, mut s) = encode_chunks(&chunks, o).expect("rejects allowed");
+        let (_, s) = encode_chunks(&chunks, o).expect("rejects allowed");
         assert_eq!(s.rows, 2, "chunks of {size}");
-        let got: Vec<(u64, Vec<u8>)> = s
-            .rejects
-            .to_vec()
-            .expect("rejects")
-            .into_iter()
-            .map(|r| (r.offset, r.raw))
-            .collect();
+        let got: Vec<(u64, Vec<u8>)> = s.rejects.into_iter().map(|r| (r.offset, r.raw)).collect();
         let want: Vec<(u64, Vec<u8>)> = expected.iter().map(|(o, r)| (*o, r.to_vec())).collect();
         assert_eq!(got, want, "chunks of {size}");
     }
