@@ -282,15 +282,46 @@ async fn shadowing_operators_and_tables_cannot_redirect_the_definer_code() {
         .expect("date row")
         .get(0);
     assert!(weekend);
-    // Before anything else runs as a superuser in this database (its
-    // search_path has public): the operators would fire there too.
+    // The owner's own SQL runs in its session, with public on its
+    // search_path: `loader init` and `loader verify` refuse to run while
+    // another role's code is there, naming it, and nothing fires.
+    for (what, result) in [
+        (
+            "loader init",
+            loader::schema::init(&admin).await.map(|_| ()),
+        ),
+        (
+            "loader verify",
+            loader::schema::verify(&admin).await.map(|_| ()),
+        ),
+    ] {
+        let message = result.expect_err(what).to_string();
+        assert!(
+            message.contains(&format!("{what} refuses to run")),
+            "{message}"
+        );
+        for object in [
+            "operator public.=(oid,regclass) (owner loader_role)",
+            "function public.evil_ge(numeric, integer) (owner loader_role)",
+            "relation public.attack_log (owner loader_role)",
+        ] {
+            assert!(message.contains(object), "{object} in {message}");
+        }
+    }
+    assert_eq!(
+        count(&admin, "SELECT count(*) FROM public.attack_log").await,
+        0,
+        "a shadowing operator ran in the owner's session"
+    );
     admin
         .batch_execute(
             "DROP FUNCTION public.evil_ge, public.evil_eq, public.evil_ge2 CASCADE;
-             ALTER ROLE loader_role NOSUPERUSER;",
+             ALTER ROLE loader_role NOSUPERUSER;
+             DROP TABLE public.attack_log;",
         )
         .await
         .expect("drop the shadowing objects");
+    loader::schema::init(&admin).await.expect("init runs again");
     assert_verified(&admin).await;
     drop(role);
     drop(db);
