@@ -11,6 +11,7 @@ use tracing::Instrument;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+loader::tune_mimalloc_before_main!();
 
 /// The invocation's deadline as an `Instant`. A deadline already in the
 /// past (the local emulator sends a constant) means none.
@@ -29,7 +30,6 @@ fn ms(d: Duration) -> f64 {
 
 fn main() -> Result<(), lambda_runtime::Error> {
     let started = Instant::now();
-    loader::alloc::tune_mimalloc();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?

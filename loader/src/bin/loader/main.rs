@@ -14,6 +14,7 @@ mod progress;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+loader::tune_mimalloc_before_main!();
 
 /// Streams retail CSV files from S3, files or stdin into the PostgreSQL star
 /// schema, exactly once per object.
@@ -46,7 +47,6 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    loader::alloc::tune_mimalloc();
     let args = Args::parse();
     cli::init_tracing();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
