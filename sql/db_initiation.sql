@@ -7,6 +7,8 @@
 -- Names follow the original pipeline (staging_table, dim_*, facts) so its
 -- users' queries keep working.
 
+\ir refuse_foreign_code.sql
+
 BEGIN;
 SET LOCAL client_min_messages = warning;
 

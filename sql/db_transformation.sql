@@ -65,6 +65,8 @@
 -- EXECUTE is revoked from PUBLIC; roles.sql grants the protocol's functions
 -- to loader_role, which cannot touch the tables otherwise.
 
+\ir refuse_foreign_code.sql
+
 BEGIN;
 SET LOCAL client_min_messages = warning;
 

@@ -20,6 +20,8 @@
 -- leaves a claim of its own unfinished is refused. loader/tests/security.rs
 -- checks these privileges with has_table_privilege and attacks them.
 
+\ir refuse_foreign_code.sql
+
 BEGIN;
 SET LOCAL client_min_messages = warning;
 

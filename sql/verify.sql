@@ -12,6 +12,7 @@
 -- the checks that compare facts and dimensions with staging.
 
 \set QUIET on
+\ir refuse_foreign_code.sql
 BEGIN ISOLATION LEVEL REPEATABLE READ;
 SET LOCAL client_min_messages = warning;
 SET LOCAL work_mem = '256MB';

@@ -1,6 +1,7 @@
 //! The SQL in `sql/`, embedded in the binary: `loader init` applies it and
 //! `loader verify` runs the reconciliation, with no files to ship.
 
+use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, SimpleQueryMessage};
 
 use crate::error::{Error, Result};
@@ -41,78 +42,43 @@ pub async fn init(client: &Client) -> Result<()> {
     Ok(())
 }
 
-/// Functions, operators and relations in the session's schemas owned by a
-/// role that is neither this one nor a superuser (an extension's objects
-/// are its installer's: a superuser, or this role).
-/// Every operator below is named with its schema, so the query itself
-/// cannot be redirected.
-const FOREIGN_CODE_SQL: &str = "
-SELECT 'function', n.nspname::pg_catalog.text,
-       p.proname::pg_catalog.text OPERATOR(pg_catalog.||) '('
-           OPERATOR(pg_catalog.||) pg_catalog.pg_get_function_identity_arguments(p.oid)
-           OPERATOR(pg_catalog.||) ')',
-       r.rolname::pg_catalog.text, p.oid
-FROM pg_catalog.pg_proc p
-JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace
-JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) p.proowner
-WHERE n.nspname OPERATOR(pg_catalog.=) ANY (pg_catalog.current_schemas(false))
-  AND NOT r.rolsuper AND r.rolname OPERATOR(pg_catalog.<>) CURRENT_USER
-UNION ALL
-SELECT 'operator', n.nspname::pg_catalog.text,
-       o.oprname::pg_catalog.text OPERATOR(pg_catalog.||) '('
-           OPERATOR(pg_catalog.||) pg_catalog.format_type(o.oprleft, NULL)
-           OPERATOR(pg_catalog.||) ','
-           OPERATOR(pg_catalog.||) pg_catalog.format_type(o.oprright, NULL)
-           OPERATOR(pg_catalog.||) ')',
-       r.rolname::pg_catalog.text, o.oid
-FROM pg_catalog.pg_operator o
-JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) o.oprnamespace
-JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) o.oprowner
-WHERE n.nspname OPERATOR(pg_catalog.=) ANY (pg_catalog.current_schemas(false))
-  AND NOT r.rolsuper AND r.rolname OPERATOR(pg_catalog.<>) CURRENT_USER
-UNION ALL
-SELECT 'relation', n.nspname::pg_catalog.text, c.relname::pg_catalog.text,
-       r.rolname::pg_catalog.text, c.oid
-FROM pg_catalog.pg_class c
-JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
-JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) c.relowner
-WHERE n.nspname OPERATOR(pg_catalog.=) ANY (pg_catalog.current_schemas(false))
-  AND NOT r.rolsuper AND r.rolname OPERATOR(pg_catalog.<>) CURRENT_USER
-ORDER BY 1, 2, 3";
+/// The guard the other files run first (`sql/refuse_foreign_code.sql`).
+pub const REFUSE_FOREIGN_CODE_SQL: &str = include_str!("../../sql/refuse_foreign_code.sql");
 
 /// Refuses to run the owner's SQL (`what`) where another role has put
-/// functions, operators or tables in the schemas it resolves names in:
-/// where PUBLIC may CREATE in `public` (every database from before
-/// PostgreSQL 15), the loader's role could define an operator that matches
-/// an expression of these files more exactly than the built-in one (say
-/// `oid = regclass`) and have it run with the owner's rights. The
-/// SECURITY DEFINER functions pin their search_path; the files themselves
-/// run in the caller's session, so they are checked here, first.
+/// functions, operators or tables in the schemas it resolves names in
+/// (`sql/refuse_foreign_code.sql` says why). The files include the same
+/// guard for psql (`\ir`); here it runs before them, and its refusal
+/// becomes a configuration error naming `what` and each object.
 ///
 /// # Errors
 /// [`Error::Config`] naming each such object; [`Error::Database`].
 pub async fn refuse_foreign_code(client: &Client, what: &str) -> Result<()> {
-    let rows = client
-        .query(FOREIGN_CODE_SQL, &[])
-        .await
-        .map_err(|e| Error::db("-", "looking for other roles' objects", e))?;
-    if rows.is_empty() {
+    let Err(e) = client.batch_execute(REFUSE_FOREIGN_CODE_SQL).await else {
         return Ok(());
+    };
+    match e.as_db_error() {
+        Some(db)
+            if db.code() == &SqlState::INSUFFICIENT_PRIVILEGE
+                && db.message().starts_with("refuses to run") =>
+        {
+            Err(Error::Config(format!("{what} {}", db.message())))
+        }
+        _ => Err(Error::db("-", "looking for other roles' objects", e)),
     }
-    let found: Vec<String> = rows
-        .iter()
-        .map(|r| {
-            let (kind, schema, name, owner): (String, String, String, String) =
-                (r.get(0), r.get(1), r.get(2), r.get(3));
-            format!("{kind} {schema}.{name} (owner {owner})")
-        })
-        .collect();
-    Err(Error::Config(format!(
-        "{what} refuses to run: other roles own objects in the schemas its SQL resolves \
-         names in, which could take it over with this role's rights: {}. Drop them (and \
-         REVOKE CREATE ON SCHEMA public FROM PUBLIC, PostgreSQL 15's default) and run it again",
-        found.join(", ")
-    )))
+}
+
+/// Applies `sql/roles.sql` (`loader init --roles`): the least-privilege
+/// role, after the same guard as [`init`].
+///
+/// # Errors
+/// [`Error::Config`] from the guard; [`Error::Database`].
+pub async fn roles(client: &Client) -> Result<()> {
+    refuse_foreign_code(client, "loader init --roles").await?;
+    client
+        .batch_execute(&without_meta_commands(ROLES_SQL))
+        .await
+        .map_err(|e| Error::db("-", "applying sql/roles.sql", e))
 }
 
 /// One line of the reconciliation report.

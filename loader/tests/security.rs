@@ -111,15 +111,11 @@ async fn hostile_object_keys_are_data_not_sql() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_loader_role_loads_but_cannot_touch_the_star_schema() {
     let (db, admin) = fresh_db("roles").await;
-    admin
-        .batch_execute(loader::schema::ROLES_SQL)
+    loader::schema::roles(&admin)
         .await
         .expect("roles.sql applies");
     // Twice: it is safe to re-run.
-    admin
-        .batch_execute(loader::schema::ROLES_SQL)
-        .await
-        .expect("again");
+    loader::schema::roles(&admin).await.expect("again");
     let url = db
         .url()
         .replacen("postgres://postgres@", "postgres://loader_role@", 1);

@@ -39,8 +39,7 @@ fn row(id: &str, date: &str, store: i32, product: i32, customer: i32, name: &str
 /// the URL to connect as loader_role.
 async fn db_with_roles(prefix: &str) -> (TestDb, Client, String) {
     let (db, admin) = fresh_db(prefix).await;
-    admin
-        .batch_execute(loader::schema::ROLES_SQL)
+    loader::schema::roles(&admin)
         .await
         .expect("roles.sql applies");
     let url = db
@@ -194,7 +193,20 @@ async fn shadowing_operators_and_tables_cannot_redirect_the_definer_code() {
              INSERT INTO public.attack_log VALUES (now(), current_user);
              RETURN $1::integer >= $2;
          END $$;
-         CREATE OPERATOR public.>= (LEFTARG = smallint, RIGHTARG = integer, FUNCTION = public.evil_ge2);",
+         CREATE OPERATOR public.>= (LEFTARG = smallint, RIGHTARG = integer, FUNCTION = public.evil_ge2);
+         -- Wins over the built-in `anynonarray || text` for `count(*) || ' rows'`,
+         -- as in verify.sql's report lines.
+         CREATE FUNCTION public.evil_cat(bigint, text) RETURNS text
+         LANGUAGE plpgsql AS $$
+         BEGIN
+             INSERT INTO public.attack_log VALUES (now(), current_user);
+             BEGIN
+                 EXECUTE 'ALTER ROLE loader_role SUPERUSER';
+             EXCEPTION WHEN OTHERS THEN NULL;
+             END;
+             RETURN $1::text || $2;
+         END $$;
+         CREATE OPERATOR public.|| (LEFTARG = bigint, RIGHTARG = text, FUNCTION = public.evil_cat);",
     )
     .await
     .expect("loader_role creates its shadowing objects");
@@ -308,6 +320,32 @@ async fn shadowing_operators_and_tables_cannot_redirect_the_definer_code() {
             assert!(message.contains(object), "{object} in {message}");
         }
     }
+    // The same files run by hand with psql, as their headers say: each
+    // includes the guard first, so psql stops there.
+    for file in [
+        "db_initiation.sql",
+        "db_transformation.sql",
+        "roles.sql",
+        "verify.sql",
+    ] {
+        let out = standins::psql_command(db.url())
+            .expect("psql")
+            .args(["-v", "ON_ERROR_STOP=1", "-f"])
+            .arg(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../sql")
+                    .join(file),
+            )
+            .output()
+            .expect("run psql");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "psql -f {file} ran: {stderr}");
+        assert!(
+            stderr.contains("refuses to run")
+                && stderr.contains("operator public.||(bigint,text) (owner loader_role)"),
+            "psql -f {file}: {stderr}"
+        );
+    }
     assert_eq!(
         count(&admin, "SELECT count(*) FROM public.attack_log").await,
         0,
@@ -315,7 +353,7 @@ async fn shadowing_operators_and_tables_cannot_redirect_the_definer_code() {
     );
     admin
         .batch_execute(
-            "DROP FUNCTION public.evil_ge, public.evil_eq, public.evil_ge2 CASCADE;
+            "DROP FUNCTION public.evil_ge, public.evil_eq, public.evil_ge2, public.evil_cat CASCADE;
              ALTER ROLE loader_role NOSUPERUSER;
              DROP TABLE public.attack_log;",
         )

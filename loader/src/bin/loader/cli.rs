@@ -79,10 +79,7 @@ pub async fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
     let client = db.client().await?;
     schema::init(client).await?;
     if args.roles {
-        client
-            .batch_execute(schema::ROLES_SQL)
-            .await
-            .context("applying sql/roles.sql")?;
+        schema::roles(client).await?;
     }
     say!("schema ready on {target}");
     Ok(ExitCode::SUCCESS)
