@@ -14,6 +14,9 @@
 //!
 //! The answer lists every object (see [`ObjectOutcome`]); a failed direct
 //! invocation carries the same answer as its error message (JSON text).
+//! An answer is kept under [`ANSWER_LIMIT`] (see [`fit`]): past it, Lambda
+//! would drop an asynchronous invocation's destination record, or fail a
+//! synchronous one, and SQS would deliver the whole batch again.
 
 use std::time::Duration;
 
@@ -30,6 +33,18 @@ use crate::outcome::{ObjectOutcome, Status};
 /// still running this close to the deadline is abandoned (its transaction
 /// dies with the connection, nothing is committed).
 pub const ANSWER_RESERVE: Duration = Duration::from_millis(500);
+
+/// The most an answer takes as JSON. An asynchronous invocation's
+/// destination record (direct S3 notifications) holds at most 256 KB with
+/// its envelope; a synchronous answer (SQS) may take 6 MB, which a batch of
+/// 10,000 messages with long keys and errors could pass.
+pub const ANSWER_LIMIT: usize = 192 * 1024;
+
+/// The most of one object's error an answer carries once it is too long.
+const OBJECT_ERROR_LIMIT: usize = 1024;
+
+/// The most of a failed direct invocation's message (every failure joined).
+const MESSAGE_LIMIT: usize = 8 * 1024;
 
 /// The invocation failed.
 #[derive(Debug, thiserror::Error)]
@@ -140,11 +155,13 @@ impl Handler {
                     }
                     outcomes.extend(done);
                 }
-                Ok(json!({
+                let mut answer = json!({
                     "batchItemFailures": failures,
                     "objects": outcomes,
                     "ignored": ignored,
-                }))
+                });
+                fit(&mut answer);
+                Ok(answer)
             }
         }
     }
@@ -165,6 +182,7 @@ fn direct_answer(outcomes: Vec<ObjectOutcome>, ignored: usize) -> Result<Value, 
         .collect();
     let mut answer = json!({ "objects": outcomes, "ignored": ignored });
     if failed.is_empty() && skipped.is_empty() {
+        fit(&mut answer);
         return Ok(answer);
     }
     let total = outcomes_len(&answer);
@@ -183,8 +201,10 @@ fn direct_answer(outcomes: Vec<ObjectOutcome>, ignored: usize) -> Result<Value, 
             skipped.join(", ")
         ));
     }
-    let message = parts.join("; ");
+    let mut message = parts.join("; ");
+    cut(&mut message, MESSAGE_LIMIT);
     answer["error"] = message.clone().into();
+    fit(&mut answer);
     Err(HandlerError {
         kind: if failed.is_empty() {
             "DeadlineReached"
@@ -198,6 +218,73 @@ fn direct_answer(outcomes: Vec<ObjectOutcome>, ignored: usize) -> Result<Value, 
 
 fn outcomes_len(answer: &Value) -> usize {
     answer["objects"].as_array().map_or(0, Vec::len)
+}
+
+fn json_len(value: &Value) -> usize {
+    serde_json::to_vec(value).map_or(usize::MAX, |v| v.len())
+}
+
+/// Shortens `text` to at most `limit` bytes (at a character boundary),
+/// marking the cut.
+fn cut(text: &mut String, limit: usize) {
+    if text.len() <= limit {
+        return;
+    }
+    let mut end = limit.saturating_sub(3);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text.push('…');
+}
+
+/// Keeps `answer` within [`ANSWER_LIMIT`], in steps, each only if still
+/// needed: each object's error cut to [`OBJECT_ERROR_LIMIT`]; the objects
+/// that need no other delivery left out; then objects from the end. What is
+/// left out is counted in `omitted` (the objects listed and omitted add up
+/// to all of them). `batchItemFailures`, `ignored` and `error` stay whole:
+/// SQS acts on the first, and every object is also in the logs and metrics.
+fn fit(answer: &mut Value) {
+    if json_len(answer) <= ANSWER_LIMIT {
+        return;
+    }
+    let Some(Value::Array(listed)) = answer.get_mut("objects") else {
+        return;
+    };
+    let mut objects = std::mem::take(listed);
+    let all = objects.len();
+    for object in &mut objects {
+        if let Some(Value::String(error)) = object.get_mut("error") {
+            cut(error, OBJECT_ERROR_LIMIT);
+        }
+    }
+    let mut room = ANSWER_LIMIT.saturating_sub(json_len(answer) + r#","omitted":"#.len() + 20);
+    let lengths: Vec<usize> = objects.iter().map(|o| json_len(o) + 1).collect();
+    if lengths.iter().sum::<usize>() > room {
+        let retry = |o: &Value| {
+            let status = o["status"].as_str();
+            status == Some(Status::Failed.as_str()) || status == Some(Status::NotAttempted.as_str())
+        };
+        let (mut kept, mut kept_lengths) = (Vec::new(), Vec::new());
+        for (object, length) in objects.into_iter().zip(lengths) {
+            if retry(&object) {
+                kept.push(object);
+                kept_lengths.push(length);
+            }
+        }
+        let fitting = kept_lengths
+            .iter()
+            .take_while(|&&length| {
+                let fits = length <= room;
+                room = room.saturating_sub(length);
+                fits
+            })
+            .count();
+        kept.truncate(fitting);
+        objects = kept;
+        answer["omitted"] = (all - objects.len()).into();
+    }
+    answer["objects"] = Value::Array(objects);
 }
 
 /// One invocation's loads.
@@ -290,5 +377,109 @@ impl Run<'_> {
             _ => {}
         }
         outcome
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::Source;
+
+    /// An object with a ~900-byte name; failed ones carry a 5,000-byte error.
+    fn outcome(i: usize, status: Status) -> ObjectOutcome {
+        let source = Source::Stdin {
+            name: format!("{i:05}-{}", "k".repeat(900)),
+        };
+        let mut o = ObjectOutcome::failed(&source, "e".repeat(5_000), Duration::ZERO);
+        o.status = status;
+        if !status.needs_retry() {
+            o.error = None;
+        }
+        o
+    }
+
+    fn keys(answer: &Value) -> Vec<String> {
+        answer["objects"]
+            .as_array()
+            .expect("objects")
+            .iter()
+            .map(|o| o["key"].as_str().expect("key")[..5].to_string())
+            .collect()
+    }
+
+    #[test]
+    fn a_small_answer_is_left_whole() {
+        let outcomes = vec![outcome(1, Status::Loaded), outcome(2, Status::Failed)];
+        let err = direct_answer(outcomes.clone(), 0).expect_err("one failed");
+        assert_eq!(
+            err.answer["objects"],
+            serde_json::to_value(&outcomes).unwrap()
+        );
+        assert!(err.answer.get("omitted").is_none());
+        assert_eq!(
+            err.answer["objects"][1]["error"].as_str().unwrap().len(),
+            5_000
+        );
+    }
+
+    #[test]
+    fn a_large_answer_keeps_the_objects_that_need_another_delivery() {
+        let mut outcomes: Vec<_> = (0..3_000).map(|i| outcome(i, Status::Loaded)).collect();
+        for i in [7, 1_500, 2_999] {
+            outcomes[i] = outcome(i, Status::Failed);
+        }
+        outcomes[42] = outcome(42, Status::NotAttempted);
+        let err = direct_answer(outcomes, 0).expect_err("three failed");
+        assert!(json_len(&err.answer) <= ANSWER_LIMIT);
+        assert_eq!(keys(&err.answer), ["00007", "00042", "01500", "02999"]);
+        assert_eq!(err.answer["omitted"], 2_996);
+        for o in err.answer["objects"].as_array().unwrap() {
+            let error = o["error"].as_str().unwrap();
+            assert!(
+                error.len() <= OBJECT_ERROR_LIMIT && error.ends_with('…'),
+                "{error}"
+            );
+        }
+        assert!(err.message.len() <= MESSAGE_LIMIT && err.message.ends_with('…'));
+        assert_eq!(err.error_message(), err.answer.to_string());
+    }
+
+    #[test]
+    fn too_many_failures_are_listed_from_the_first_and_counted() {
+        let outcomes: Vec<_> = (0..2_000).map(|i| outcome(i, Status::Failed)).collect();
+        let err = direct_answer(outcomes, 0).expect_err("all failed");
+        assert!(json_len(&err.answer) <= ANSWER_LIMIT);
+        let listed = keys(&err.answer);
+        assert!(listed.len() > 50, "{} listed", listed.len());
+        let expected: Vec<String> = (0..listed.len()).map(|i| format!("{i:05}")).collect();
+        assert_eq!(listed, expected);
+        assert_eq!(err.answer["omitted"], 2_000 - listed.len());
+    }
+
+    #[test]
+    fn batch_item_failures_are_never_cut() {
+        let failures: Vec<Value> = (0..3_000)
+            .map(|i| json!({ "itemIdentifier": format!("message-{i}") }))
+            .collect();
+        let outcomes: Vec<_> = (0..3_000).map(|i| outcome(i, Status::Failed)).collect();
+        let mut answer =
+            json!({ "batchItemFailures": failures, "objects": outcomes, "ignored": 0 });
+        fit(&mut answer);
+        assert!(json_len(&answer) <= ANSWER_LIMIT);
+        assert_eq!(answer["batchItemFailures"].as_array().unwrap().len(), 3_000);
+        assert_eq!(
+            outcomes_len(&answer) + answer["omitted"].as_u64().unwrap() as usize,
+            3_000
+        );
+    }
+
+    #[test]
+    fn cuts_fall_on_character_boundaries() {
+        let mut text = "é".repeat(100);
+        cut(&mut text, 11);
+        assert!(text.len() <= 11 && text.ends_with('…'), "{text}");
+        let mut short = "ok".to_string();
+        cut(&mut short, 11);
+        assert_eq!(short, "ok");
     }
 }
