@@ -327,6 +327,19 @@ async fn shadowing_operators_and_tables_cannot_redirect_the_definer_code() {
             assert!(message.contains(object), "{object} in {message}");
         }
     }
+    // `loader prune` runs as the owner too.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_loader"))
+        .args(["prune", "--older-than", "1s"])
+        .env("DATABASE_URL", db.url())
+        .output()
+        .expect("run loader prune");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "loader prune ran: {stderr}");
+    assert!(
+        stderr.contains("loader prune refuses to run")
+            && stderr.contains("function public.evil_cat(bigint, text) (owner loader_role)"),
+        "{stderr}"
+    );
     // The same files run by hand with psql, as their headers say: each
     // includes the guard first, so psql stops there.
     for file in [

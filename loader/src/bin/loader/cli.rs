@@ -133,6 +133,9 @@ pub struct PruneArgs {
 pub async fn prune(args: PruneArgs) -> anyhow::Result<ExitCode> {
     let mut db = args.db.connect().await?;
     let client = db.client().await?;
+    // Runs as the owner (loader_role may not delete staged rows), in the
+    // owner's session: the same guard as init and verify.
+    schema::refuse_foreign_code(client, "loader prune").await?;
     let secs = args.older_than.as_secs_f64();
     let loads: Vec<i64> = client
         .query(
