@@ -238,12 +238,13 @@ fn cut(text: &mut String, limit: usize) {
     text.push('…');
 }
 
-/// Keeps `answer` within [`ANSWER_LIMIT`], in steps, each only if still
-/// needed: each object's error cut to [`OBJECT_ERROR_LIMIT`]; the objects
-/// that need no other delivery left out; then objects from the end. What is
-/// left out is counted in `omitted` (the objects listed and omitted add up
-/// to all of them). `batchItemFailures`, `ignored` and `error` stay whole:
-/// SQS acts on the first, and every object is also in the logs and metrics.
+/// Keeps `answer` within [`ANSWER_LIMIT`]. First each object's error is cut
+/// to [`OBJECT_ERROR_LIMIT`]; if that is not enough, the objects that need
+/// another delivery are listed first, then the others, each group in its
+/// order, as many as fit, and `omitted` counts the rest. The first loaded
+/// objects stay listed, so a rule matching `objects[].status` still sees a
+/// load. `batchItemFailures`, `ignored` and `error` stay whole: SQS acts on
+/// the first, and every object is also in the logs and the metrics.
 fn fit(answer: &mut Value) {
     if json_len(answer) <= ANSWER_LIMIT {
         return;
@@ -259,24 +260,20 @@ fn fit(answer: &mut Value) {
         }
     }
     let mut room = ANSWER_LIMIT.saturating_sub(json_len(answer) + r#","omitted":"#.len() + 20);
-    let lengths: Vec<usize> = objects.iter().map(|o| json_len(o) + 1).collect();
-    if lengths.iter().sum::<usize>() > room {
-        let retry = |o: &Value| {
+    let length = |o: &Value| json_len(o) + 1;
+    if objects.iter().map(length).sum::<usize>() > room {
+        let needs_retry = |o: &Value| {
             let status = o["status"].as_str();
             status == Some(Status::Failed.as_str()) || status == Some(Status::NotAttempted.as_str())
         };
-        let (mut kept, mut kept_lengths) = (Vec::new(), Vec::new());
-        for (object, length) in objects.into_iter().zip(lengths) {
-            if retry(&object) {
-                kept.push(object);
-                kept_lengths.push(length);
-            }
-        }
-        let fitting = kept_lengths
+        let (mut kept, rest): (Vec<Value>, Vec<Value>) = objects.into_iter().partition(needs_retry);
+        kept.extend(rest);
+        let fitting = kept
             .iter()
-            .take_while(|&&length| {
-                let fits = length <= room;
-                room = room.saturating_sub(length);
+            .take_while(|o| {
+                let l = length(o);
+                let fits = l <= room;
+                room = room.saturating_sub(l);
                 fits
             })
             .count();
@@ -431,9 +428,19 @@ mod tests {
         outcomes[42] = outcome(42, Status::NotAttempted);
         let err = direct_answer(outcomes, 0).expect_err("three failed");
         assert!(json_len(&err.answer) <= ANSWER_LIMIT);
-        assert_eq!(keys(&err.answer), ["00007", "00042", "01500", "02999"]);
-        assert_eq!(err.answer["omitted"], 2_996);
-        for o in err.answer["objects"].as_array().unwrap() {
+        // The four that need another delivery first, then the loaded ones
+        // from the start, as many as fit.
+        let listed = keys(&err.answer);
+        assert_eq!(listed[..4], ["00007", "00042", "01500", "02999"]);
+        let loaded: Vec<String> = (0..3_000)
+            .filter(|i| ![7, 42, 1_500, 2_999].contains(i))
+            .take(listed.len() - 4)
+            .map(|i| format!("{i:05}"))
+            .collect();
+        assert!(loaded.len() > 50, "{} loaded listed", loaded.len());
+        assert_eq!(listed[4..], loaded);
+        assert_eq!(err.answer["omitted"], 3_000 - listed.len());
+        for o in &err.answer["objects"].as_array().unwrap()[..4] {
             let error = o["error"].as_str().unwrap();
             assert!(
                 error.len() <= OBJECT_ERROR_LIMIT && error.ends_with('…'),
@@ -454,6 +461,18 @@ mod tests {
         let expected: Vec<String> = (0..listed.len()).map(|i| format!("{i:05}")).collect();
         assert_eq!(listed, expected);
         assert_eq!(err.answer["omitted"], 2_000 - listed.len());
+    }
+
+    #[test]
+    fn a_large_success_still_lists_its_first_loads() {
+        let outcomes: Vec<_> = (0..3_000).map(|i| outcome(i, Status::Loaded)).collect();
+        let answer = direct_answer(outcomes, 0).expect("all loaded");
+        assert!(json_len(&answer) <= ANSWER_LIMIT);
+        let listed = keys(&answer);
+        assert!(listed.len() > 50, "{} listed", listed.len());
+        let expected: Vec<String> = (0..listed.len()).map(|i| format!("{i:05}")).collect();
+        assert_eq!(listed, expected);
+        assert_eq!(answer["omitted"], 3_000 - listed.len());
     }
 
     #[test]
