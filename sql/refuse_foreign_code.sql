@@ -19,45 +19,35 @@ DECLARE
     foreign_objects text;
 BEGIN
     SELECT pg_catalog.string_agg(
-               x.kind OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) x.schema_name
+               x.kind OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) n.nspname
                    OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) x.object_name
-                   OPERATOR(pg_catalog.||) ' (owner ' OPERATOR(pg_catalog.||) x.owner
+                   OPERATOR(pg_catalog.||) ' (owner ' OPERATOR(pg_catalog.||) r.rolname
                    OPERATOR(pg_catalog.||) ')',
-               ', ' ORDER BY x.kind, x.schema_name, x.object_name)
+               ', ' ORDER BY x.kind, n.nspname, x.object_name)
     INTO foreign_objects
     FROM (
-        SELECT 'function'::pg_catalog.text AS kind, n.nspname::pg_catalog.text AS schema_name,
+        SELECT 'function'::pg_catalog.text AS kind, p.pronamespace AS namespace,
+               p.proowner AS owner,
                p.proname::pg_catalog.text OPERATOR(pg_catalog.||) '('
                    OPERATOR(pg_catalog.||) pg_catalog.pg_get_function_identity_arguments(p.oid)
-                   OPERATOR(pg_catalog.||) ')' AS object_name,
-               r.rolname::pg_catalog.text AS owner
+                   OPERATOR(pg_catalog.||) ')' AS object_name
         FROM pg_catalog.pg_proc p
-        JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace
-        JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) p.proowner
-        WHERE n.nspname OPERATOR(pg_catalog.=) ANY (pg_catalog.current_schemas(false))
-          AND NOT r.rolsuper AND r.rolname OPERATOR(pg_catalog.<>) CURRENT_USER
         UNION ALL
-        SELECT 'operator', n.nspname::pg_catalog.text,
+        SELECT 'operator', o.oprnamespace, o.oprowner,
                o.oprname::pg_catalog.text OPERATOR(pg_catalog.||) '('
                    OPERATOR(pg_catalog.||) pg_catalog.format_type(o.oprleft, NULL)
                    OPERATOR(pg_catalog.||) ','
                    OPERATOR(pg_catalog.||) pg_catalog.format_type(o.oprright, NULL)
-                   OPERATOR(pg_catalog.||) ')',
-               r.rolname::pg_catalog.text
+                   OPERATOR(pg_catalog.||) ')'
         FROM pg_catalog.pg_operator o
-        JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) o.oprnamespace
-        JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) o.oprowner
-        WHERE n.nspname OPERATOR(pg_catalog.=) ANY (pg_catalog.current_schemas(false))
-          AND NOT r.rolsuper AND r.rolname OPERATOR(pg_catalog.<>) CURRENT_USER
         UNION ALL
-        SELECT 'relation', n.nspname::pg_catalog.text, c.relname::pg_catalog.text,
-               r.rolname::pg_catalog.text
+        SELECT 'relation', c.relnamespace, c.relowner, c.relname::pg_catalog.text
         FROM pg_catalog.pg_class c
-        JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
-        JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) c.relowner
-        WHERE n.nspname OPERATOR(pg_catalog.=) ANY (pg_catalog.current_schemas(false))
-          AND NOT r.rolsuper AND r.rolname OPERATOR(pg_catalog.<>) CURRENT_USER
-    ) x;
+    ) x
+    JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) x.namespace
+    JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) x.owner
+    WHERE n.nspname OPERATOR(pg_catalog.=) ANY (pg_catalog.current_schemas(false))
+      AND NOT r.rolsuper AND r.rolname OPERATOR(pg_catalog.<>) CURRENT_USER;
     IF foreign_objects IS NOT NULL THEN
         RAISE EXCEPTION USING
             ERRCODE = 'insufficient_privilege',

@@ -260,25 +260,25 @@ fn fit(answer: &mut Value) {
         }
     }
     let mut room = ANSWER_LIMIT.saturating_sub(json_len(answer) + r#","omitted":"#.len() + 20);
-    let length = |o: &Value| json_len(o) + 1;
-    if objects.iter().map(length).sum::<usize>() > room {
-        let needs_retry = |o: &Value| {
+    let sized: Vec<(usize, Value)> = objects.into_iter().map(|o| (json_len(&o) + 1, o)).collect();
+    if sized.iter().map(|(length, _)| length).sum::<usize>() <= room {
+        objects = sized.into_iter().map(|(_, o)| o).collect();
+    } else {
+        let needs_retry = |(_, o): &(usize, Value)| {
             let status = o["status"].as_str();
             status == Some(Status::Failed.as_str()) || status == Some(Status::NotAttempted.as_str())
         };
-        let (mut kept, rest): (Vec<Value>, Vec<Value>) = objects.into_iter().partition(needs_retry);
+        let (mut kept, rest): (Vec<_>, Vec<_>) = sized.into_iter().partition(needs_retry);
         kept.extend(rest);
-        let fitting = kept
-            .iter()
-            .take_while(|o| {
-                let l = length(o);
-                let fits = l <= room;
-                room = room.saturating_sub(l);
+        objects = kept
+            .into_iter()
+            .take_while(|(length, _)| {
+                let fits = *length <= room;
+                room = room.saturating_sub(*length);
                 fits
             })
-            .count();
-        kept.truncate(fitting);
-        objects = kept;
+            .map(|(_, o)| o)
+            .collect();
         answer["omitted"] = (all - objects.len()).into();
     }
     answer["objects"] = Value::Array(objects);

@@ -14,7 +14,7 @@
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 
-use crate::columns::COLUMNS;
+use crate::columns::{column_index, COLUMNS};
 use crate::encode::Reject;
 
 /// Bytes of rejects (their record, reason and value) held in memory before
@@ -109,11 +109,9 @@ impl Rejects {
         })
     }
 
-    /// Every reject, read back into memory (tests).
-    ///
-    /// # Errors
-    /// As [`Rejects::into_batches`], and reading the file back.
-    pub fn into_vec(self) -> io::Result<Vec<Reject>> {
+    /// Every reject, read back into memory.
+    #[cfg(test)]
+    fn into_vec(self) -> io::Result<Vec<Reject>> {
         let mut all = Vec::new();
         for batch in self.into_batches(usize::MAX, usize::MAX)? {
             all.extend(batch?);
@@ -194,7 +192,7 @@ fn write_reject(w: &mut impl Write, r: &Reject) -> io::Result<()> {
     w.write_all(&r.offset.to_le_bytes())?;
     let column = r
         .column
-        .and_then(|c| COLUMNS.iter().position(|k| k.name == c))
+        .and_then(|c| column_index(c.as_bytes()))
         .map_or(NO_COLUMN, |i| i as u8);
     w.write_all(&[column])?;
     write_bytes(w, Some(r.reason.as_bytes()))?;

@@ -166,57 +166,54 @@ async fn shadowing_operators_and_tables_cannot_redirect_the_definer_code() {
         .await
         .expect("grant");
     let role = connect(&url).await;
-    // Exact-type operators that would win over the built-in ones for
-    // `numeric >= integer` and `oid = regclass`, and functions that turn
-    // whoever runs them into a superuser's accomplice; each logs its call.
-    role.batch_execute(
+    // Exact-type operators that would win over the built-in ones, each
+    // backed by a function that logs its call and tries to make loader_role
+    // a superuser (it succeeds when whoever calls it is one):
+    // `numeric >= integer` and `smallint >= integer` (the weekend test),
+    // `oid = regclass` (a relation check), `bigint || text` (verify.sql's
+    // `count(*) || ' rows'` report lines).
+    let mut attack = String::from(
         "CREATE TABLE public.attack_log (at timestamptz, who text);
-         GRANT INSERT ON public.attack_log TO PUBLIC;
-         CREATE FUNCTION public.evil_ge(numeric, integer) RETURNS boolean
-         LANGUAGE plpgsql AS $$
-         BEGIN
-             INSERT INTO public.attack_log VALUES (now(), current_user);
+         GRANT INSERT ON public.attack_log TO PUBLIC;",
+    );
+    for (function, op, left, right, returns, result) in [
+        (
+            "evil_ge",
+            ">=",
+            "numeric",
+            "integer",
+            "boolean",
+            "$1 >= $2::numeric",
+        ),
+        (
+            "evil_ge2",
+            ">=",
+            "smallint",
+            "integer",
+            "boolean",
+            "$1::integer >= $2",
+        ),
+        ("evil_eq", "=", "oid", "regclass", "boolean", "$1 = $2::oid"),
+        ("evil_cat", "||", "bigint", "text", "text", "$1::text || $2"),
+    ] {
+        attack.push_str(&format!(
+            "CREATE FUNCTION public.{function}({left}, {right}) RETURNS {returns}
+             LANGUAGE plpgsql AS $$
              BEGIN
-                 EXECUTE 'ALTER ROLE loader_role SUPERUSER';
-             EXCEPTION WHEN OTHERS THEN NULL;
-             END;
-             RETURN $1 >= $2::numeric;
-         END $$;
-         CREATE OPERATOR public.>= (LEFTARG = numeric, RIGHTARG = integer, FUNCTION = public.evil_ge);
-         CREATE FUNCTION public.evil_eq(oid, regclass) RETURNS boolean
-         LANGUAGE plpgsql AS $$
-         BEGIN
-             INSERT INTO public.attack_log VALUES (now(), current_user);
-             BEGIN
-                 EXECUTE 'ALTER ROLE loader_role SUPERUSER';
-             EXCEPTION WHEN OTHERS THEN NULL;
-             END;
-             RETURN $1 = $2::oid;
-         END $$;
-         CREATE OPERATOR public.= (LEFTARG = oid, RIGHTARG = regclass, FUNCTION = public.evil_eq);
-         CREATE FUNCTION public.evil_ge2(smallint, integer) RETURNS boolean
-         LANGUAGE plpgsql AS $$
-         BEGIN
-             INSERT INTO public.attack_log VALUES (now(), current_user);
-             RETURN $1::integer >= $2;
-         END $$;
-         CREATE OPERATOR public.>= (LEFTARG = smallint, RIGHTARG = integer, FUNCTION = public.evil_ge2);
-         -- Wins over the built-in `anynonarray || text` for `count(*) || ' rows'`,
-         -- as in verify.sql's report lines.
-         CREATE FUNCTION public.evil_cat(bigint, text) RETURNS text
-         LANGUAGE plpgsql AS $$
-         BEGIN
-             INSERT INTO public.attack_log VALUES (now(), current_user);
-             BEGIN
-                 EXECUTE 'ALTER ROLE loader_role SUPERUSER';
-             EXCEPTION WHEN OTHERS THEN NULL;
-             END;
-             RETURN $1::text || $2;
-         END $$;
-         CREATE OPERATOR public.|| (LEFTARG = bigint, RIGHTARG = text, FUNCTION = public.evil_cat);",
-    )
-    .await
-    .expect("loader_role creates its shadowing objects");
+                 INSERT INTO public.attack_log VALUES (now(), current_user);
+                 BEGIN
+                     EXECUTE 'ALTER ROLE loader_role SUPERUSER';
+                 EXCEPTION WHEN OTHERS THEN NULL;
+                 END;
+                 RETURN {result};
+             END $$;
+             CREATE OPERATOR public.{op} (LEFTARG = {left}, RIGHTARG = {right},
+                                          FUNCTION = public.{function});"
+        ));
+    }
+    role.batch_execute(&attack)
+        .await
+        .expect("loader_role creates its shadowing objects");
 
     // A normal load by loader_role, through the library.
     let dir = tempfile::tempdir().expect("tempdir");
