@@ -382,6 +382,102 @@ async fn shadowing_operators_and_tables_cannot_redirect_the_definer_code() {
     drop(db);
 }
 
+/// Session settings are the client's to set: none of them may change what
+/// the definer code writes, and no setting is a control channel. A load by the protocol and a hand load, from a
+/// session that sets every user-settable parameter a SQL text could depend
+/// on to an unusual value, give the star schema and ledger the same rows
+/// would give anywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_session_settings_change_nothing_but_what_is_staged() {
+    let (_db, admin, url) = db_with_roles("trust_settings").await;
+    let role = connect(&url).await;
+    role.batch_execute(
+        "SET search_path = public, pg_catalog;
+         SET standard_conforming_strings = off;
+         SET transform_null_equals = on;
+         SET array_nulls = off;
+         SET quote_all_identifiers = on;
+         SET DateStyle = 'SQL, DMY';
+         SET IntervalStyle = sql_standard;
+         SET TimeZone = 'Pacific/Kiritimati';
+         SET bytea_output = escape;
+         SET extra_float_digits = -15;
+         SET work_mem = '64kB';
+         SET enable_hashagg = off;
+         SET enable_sort = off;
+         SET jit = on;
+         SET jit_above_cost = 0;
+         SET plpgsql.check_asserts = off;
+         SET default_transaction_isolation = 'repeatable read';
+         -- The previous release's control channel: settings that once
+         -- switched the trigger between modes, and any a client may invent.
+         SET loader.defer_dimensions = 'on';
+         SET loader.whole_batch = 'off';
+         SET loader.dimensions_pending = 'off';
+         SET loader.facts_inserted = '0';
+         SET loader.load_id = '1';",
+    )
+    .await
+    .expect("a session may set these");
+    role.batch_execute(&format!(
+        "BEGIN;
+         CREATE TEMP TABLE claim ON COMMIT DROP AS
+             SELECT * FROM loader_claim('b', 'settings.csv', 'etag-s', NULL);
+         INSERT INTO staging_table ({COLUMNS}, load_id)
+         SELECT v.*, c.load_id FROM (VALUES {}, {}) v, claim c;
+         SELECT loader_complete(load_id, 10, 1) FROM claim;
+         COMMIT;
+         INSERT INTO staging_table ({COLUMNS}) VALUES {};",
+        row("SET-1", "2024-06-02", 7, 8, 9, "Newer"),
+        row("SET-2", "2024-06-01", 7, 8, 9, "Older"),
+        row("SET-3", "2024-05-01", 7, 8, 9, "Oldest"),
+    ))
+    .await
+    .expect("a load by the protocol, then a hand load");
+    let store: Vec<String> = admin
+        .query_one(
+            "SELECT ARRAY[store_name, store_city, store_state, source_ts::text, source_txn]
+             FROM dim_stores WHERE store_id = 7",
+            &[],
+        )
+        .await
+        .map(|r| r.get(0))
+        .expect("store 7");
+    assert_eq!(
+        store,
+        ["Newer", "Akron", "OH", "2024-06-02 12:00:00", "SET-1"]
+    );
+    let ledger: (String, i64, i64) = admin
+        .query_one(
+            "SELECT status, rows_loaded, facts_inserted FROM load_ledger
+             WHERE object_key = 'settings.csv'",
+            &[],
+        )
+        .await
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .expect("ledger row");
+    assert_eq!(ledger, ("loaded".to_string(), 2, 2));
+    assert_eq!(
+        count(
+            &admin,
+            "SELECT count(*) FROM facts WHERE transaction_id LIKE 'SET-%'"
+        )
+        .await,
+        3
+    );
+    assert_eq!(
+        count(
+            &admin,
+            "SELECT count(*) FROM dim_dates
+             WHERE date IN ('2024-06-02', '2024-06-01', '2024-05-01')
+               AND is_weekend = (extract(isodow FROM date) >= 6)"
+        )
+        .await,
+        3
+    );
+    assert_verified(&admin).await;
+}
+
 /// The attacked load's ledger figures: status, rows, rejects, facts.
 async fn real_row(admin: &Client) -> (String, i64, i64, i64) {
     let r = admin
