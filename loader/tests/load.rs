@@ -166,6 +166,54 @@ async fn gzip_objects_load_like_plain_ones() {
     drop(s3);
 }
 
+/// The same rows with their transaction ids in no order (as UUIDs or hashes
+/// would come) take the trigger's other way of inserting the facts, in key
+/// order: the star schema and the ledger must be exactly those of the rows in
+/// order. (A batch that repeats an id takes the third way, which sorts every
+/// batch alike: the concurrency and dimension tests cover it.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ids_in_no_order_give_the_star_schema_of_the_same_rows_in_order() {
+    let text = String::from_utf8(file_bytes(&spec(30_000, 1, 23), 0)).expect("utf-8");
+    let (header, body) = text.split_once('\n').expect("header");
+    let in_order: Vec<&str> = body.lines().collect();
+    let n = in_order.len();
+    assert_ne!(n % 7919, 0, "the stride must visit every row");
+    let shuffled: Vec<&str> = (0..n).map(|i| in_order[i * 7919 % n]).collect();
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut dumps = Vec::new();
+    for (name, lines) in [("in-order.csv", &in_order), ("shuffled.csv", &shuffled)] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, format!("{header}\n{}\n", lines.join("\n"))).expect("write");
+        let (db, pg) = fresh_db("shuffled").await;
+        let mut loader = lib_loader(&db, None, test_options());
+        let report = loader.load(&Source::File(path), None).await.expect(name);
+        assert_eq!(report.outcome, Outcome::Loaded, "{name}");
+        assert_eq!((report.rows, report.duplicates), (n as u64, 0), "{name}");
+        // The first 10,000 staged rows decide the way: the shuffled object's
+        // must go down often enough to take the sorted one.
+        let descents = count(
+            &pg,
+            "SELECT count(*) FILTER (WHERE s.transaction_id < s.previous)
+             FROM (SELECT f.transaction_id, lag(f.transaction_id) OVER () AS previous
+                   FROM (SELECT transaction_id FROM staging_table LIMIT 10000) f) s",
+        )
+        .await;
+        assert_eq!(descents > 100, name == "shuffled.csv", "{name}: {descents}");
+        assert_eq!(
+            count(&pg, "SELECT facts_inserted FROM load_ledger").await,
+            n as i64,
+            "{name}"
+        );
+        assert_verified(&pg).await;
+        dumps.push(star_dump(&pg).await);
+    }
+    assert!(
+        dumps[0] == dumps[1],
+        "the shuffled rows gave another star schema"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_bad_row_kind_fails_its_object_with_line_and_column_and_commits_nothing() {
     let dirty = Spec {
