@@ -521,7 +521,7 @@ BEGIN
                          WHERE r.load_id = p_load_id),
         bytes = p_bytes,
         duration_ms = p_duration_ms,
-        finished_at = now(),
+        finished_at = clock_timestamp(),  -- now, not the transaction's start (prune's cutoff)
         error = NULL
     WHERE l.load_id = p_load_id AND l.status = 'loading'
       AND l.claimed_by = pg_current_xact_id() AND l.etag IS NOT NULL
@@ -572,24 +572,24 @@ BEGIN
         INSERT INTO @schema@.load_ledger AS l
             (bucket, object_key, etag, version_id, status, attempts, error, finished_at, duration_ms)
         VALUES (p_bucket, p_key, NULL, p_version_id, failed, greatest(p_attempts, 1), message,
-                now(), p_duration_ms)
+                clock_timestamp(), p_duration_ms)
         ON CONFLICT (bucket, object_key) WHERE etag IS NULL DO UPDATE
             SET status = EXCLUDED.status,
                 attempts = l.attempts + EXCLUDED.attempts,
                 error = EXCLUDED.error,
-                finished_at = now(),
+                finished_at = clock_timestamp(),
                 duration_ms = EXCLUDED.duration_ms
             WHERE l.status <> 'loaded' AND l.claimed_by IS DISTINCT FROM pg_current_xact_id();
     ELSE
         INSERT INTO @schema@.load_ledger AS l
             (bucket, object_key, etag, version_id, status, attempts, error, finished_at, duration_ms)
         VALUES (p_bucket, p_key, p_etag, p_version_id, failed, greatest(p_attempts, 1), message,
-                now(), p_duration_ms)
+                clock_timestamp(), p_duration_ms)
         ON CONFLICT (bucket, object_key, etag) DO UPDATE
             SET status = EXCLUDED.status,
                 attempts = l.attempts + EXCLUDED.attempts,
                 error = EXCLUDED.error,
-                finished_at = now(),
+                finished_at = clock_timestamp(),
                 duration_ms = EXCLUDED.duration_ms
             WHERE l.status <> 'loaded' AND l.claimed_by IS DISTINCT FROM pg_current_xact_id();
     END IF;

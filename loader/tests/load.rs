@@ -205,6 +205,16 @@ async fn ids_in_no_order_give_the_star_schema_of_the_same_rows_in_order() {
             n as i64,
             "{name}"
         );
+        // Finished when it finished, not when its transaction began.
+        assert_eq!(
+            count(
+                &pg,
+                "SELECT count(*) FROM load_ledger WHERE finished_at > started_at"
+            )
+            .await,
+            1,
+            "{name}"
+        );
         assert_verified(&pg).await;
         dumps.push(star_dump(&pg).await);
     }
