@@ -91,7 +91,7 @@ impl CopySink {
         let sink = tx
             .copy_in(&copy_statement(table, format, with_load_id))
             .await
-            .map_err(|e| Error::db(object, "starting COPY", e))?;
+            .map_err(|e| Error::db(object, crate::error::STARTING_COPY, e))?;
         Ok(CopySink {
             inner: Box::pin(sink),
             object: object.to_string(),

@@ -115,6 +115,9 @@ pub enum Error {
     },
 }
 
+/// The context of a COPY FROM STDIN refused at its start.
+pub(crate) const STARTING_COPY: &str = "starting COPY";
+
 impl Error {
     /// Whether the same load may succeed if tried again (after a backoff and,
     /// for connection errors, a new connection).
@@ -148,8 +151,18 @@ impl Error {
     /// Whether the database connection should be replaced before going on.
     pub fn breaks_connection(&self) -> bool {
         match self {
-            Error::Database { source, code, .. } => {
+            Error::Database {
+                source,
+                code,
+                context,
+                ..
+            } => {
                 source.is_closed()
+                    // A COPY FROM STDIN that the server refuses at its start
+                    // (a lock timeout, a deadlock) leaves tokio-postgres's
+                    // connection out of step: the next statement on it gets
+                    // "unexpected message from server" (faults.rs).
+                    || *context == STARTING_COPY
                     || code.is_none()
                     || code.as_ref().is_some_and(|c| c.code().starts_with("08"))
                     || code.as_ref() == Some(&SqlState::ADMIN_SHUTDOWN)

@@ -364,3 +364,42 @@ async fn postgres_restarted_during_a_backfill_loads_every_object_once() {
     );
     assert_verified(&pg).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_refused_at_its_start_is_recorded_and_the_next_load_goes_through() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("a.csv");
+    std::fs::write(&path, file_bytes(&rows_spec(5), 0)).expect("write");
+    let (db, pg) = fresh_db("copy_refused").await;
+    pg.batch_execute(&format!(
+        "ALTER DATABASE \"{}\" SET lock_timeout = '300ms'",
+        db.name()
+    ))
+    .await
+    .expect("lock_timeout");
+    // Another session holds the staging table: the COPY cannot start.
+    let holder = db.connect().await.expect("connect");
+    holder
+        .batch_execute("BEGIN; LOCK TABLE staging_table IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("lock");
+    let options = LoadOptions {
+        max_attempts: 1,
+        ..test_options()
+    };
+    let mut loader = lib_loader(&db, None, options);
+    let source = Source::File(path);
+    let err = loader.load(&source, None).await.expect_err("locked out");
+    assert!(err.to_string().contains("starting COPY"), "{err}");
+    // The failure is in the ledger, written over the same loader's connection.
+    let error: String = pg
+        .query_one("SELECT error FROM load_ledger WHERE status = 'failed'", &[])
+        .await
+        .expect("a failed ledger row")
+        .get(0);
+    assert!(error.contains("55P03"), "{error}");
+    holder.batch_execute("COMMIT").await.expect("unlock");
+    let report = loader.load(&source, None).await.expect("unlocked");
+    assert_eq!(report.outcome, Outcome::Loaded);
+    assert_loaded_once(&pg).await;
+}
