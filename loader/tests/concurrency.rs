@@ -1,6 +1,7 @@
 //! Concurrent loads with overlapping (and drifting) dimension ids: no
 //! deadlock reaches the user, no row is lost or doubled, and the final star
-//! schema is the same as a serial load in another order.
+//! schema is the same as a serial load in another order; overlapping prunes
+//! prune each load once.
 
 mod support;
 
@@ -92,4 +93,69 @@ async fn eight_concurrent_loads_of_sixteen_objects_match_a_serial_load() {
             assert_verified(&pg).await;
         }
     }
+}
+
+/// Overlapping `loader prune` runs (a cron job that outlives its period):
+/// each staged row is pruned once, by one of them, none fails, and the star
+/// schema stays. The staging table is larger than a quarter of the server's
+/// default shared_buffers, so a sequential scan of it is synchronized with
+/// another one's: two DELETEs of the same load's rows then lock them in
+/// different orders (they deadlocked before prune locked the load first).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlapping_prunes_prune_each_load_once_and_none_fails() {
+    let spec = Spec {
+        rows: 300_000,
+        files: 10,
+        seed: 29,
+        ..Spec::default()
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let summary = generate_into(dir.path(), &spec).await;
+    let (db, pg) = fresh_db("prunes").await;
+    let mut loader = lib_loader(&db, None, test_options());
+    for f in generated_paths(dir.path(), &summary) {
+        let report = loader.load(&Source::File(f), None).await.expect("load");
+        assert_eq!(report.outcome, Outcome::Loaded);
+    }
+    let runs: Vec<_> = (0..4)
+        .map(|_| {
+            loader_cmd(&db, None)
+                .args(["prune", "--older-than", "0s"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn prune")
+        })
+        .collect();
+    let mut pruned = 0u64;
+    for run in runs {
+        let output = run.wait_with_output().expect("prune");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let rows: u64 = stdout
+            .strip_prefix("pruned ")
+            .and_then(|rest| rest.split_once(' '))
+            .and_then(|(n, _)| n.parse().ok())
+            .unwrap_or_else(|| panic!("no count: {stdout}"));
+        pruned += rows;
+    }
+    assert_eq!(pruned, summary.total.rows, "every staged row pruned once");
+    assert_eq!(count(&pg, "SELECT count(*) FROM staging_table").await, 0);
+    assert_eq!(
+        count(
+            &pg,
+            "SELECT count(*) FROM load_ledger WHERE staging_pruned_at IS NULL"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(&pg, "SELECT count(*) FROM facts").await,
+        summary.total.rows as i64
+    );
+    assert_verified(&pg).await;
 }

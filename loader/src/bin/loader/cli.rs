@@ -154,11 +154,28 @@ pub async fn prune(args: PruneArgs) -> anyhow::Result<ExitCode> {
         say!("would prune the staged rows of {} loads", loads.len());
         return Ok(ExitCode::SUCCESS);
     }
-    let mut rows = 0u64;
+    let (mut rows, mut pruned, mut passed) = (0u64, 0usize, 0usize);
     // One short transaction per load: DELETE takes only row locks, which
     // COPY never waits for, and the BRIN index on load_id finds the rows.
+    // The load's ledger row is locked first, skipping it when another run
+    // (an overlapping cron job) holds it or has pruned it since the list:
+    // two DELETEs of the same rows, scanning in different orders (a
+    // synchronized sequential scan starts where the other one is), deadlocked.
     for load_id in &loads {
         let tx = client.transaction().await?;
+        let mine = tx
+            .query_opt(
+                "SELECT 1 FROM load_ledger
+                 WHERE load_id = $1 AND staging_pruned_at IS NULL
+                 FOR UPDATE SKIP LOCKED",
+                &[load_id],
+            )
+            .await
+            .with_context(|| format!("locking load {load_id}"))?;
+        if mine.is_none() {
+            passed += 1;
+            continue;
+        }
         rows += tx
             .execute("DELETE FROM staging_table WHERE load_id = $1", &[load_id])
             .await
@@ -169,8 +186,15 @@ pub async fn prune(args: PruneArgs) -> anyhow::Result<ExitCode> {
         )
         .await?;
         tx.commit().await?;
+        pruned += 1;
     }
-    say!("pruned {rows} staged rows of {} loads", loads.len());
+    if passed == 0 {
+        say!("pruned {rows} staged rows of {pruned} loads");
+    } else {
+        say!(
+            "pruned {rows} staged rows of {pruned} loads; {passed} left to another prune running now, or pruned by it"
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
