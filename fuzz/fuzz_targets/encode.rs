@@ -343,16 +343,20 @@ fn row_values(
 
 /// The 1-based line where the record starting at byte `start` begins:
 /// csv-core skips blank lines before a record, and the position the `csv`
-/// crate reports is before them.
+/// crate reports is before them. A line ends at a `\n` or at a `\r` that no
+/// `\n` follows (old Mac line endings).
 fn start_line(input: &[u8], start: usize) -> u64 {
     let skipped = input[start..]
         .iter()
         .take_while(|&&b| b == b'\r' || b == b'\n')
         .count();
-    1 + input[..start + skipped]
+    let before = &input[..start + skipped];
+    let ends = before
         .iter()
-        .filter(|&&b| b == b'\n')
-        .count() as u64
+        .enumerate()
+        .filter(|&(i, &b)| b == b'\n' || (b == b'\r' && input.get(i + 1) != Some(&b'\n')))
+        .count();
+    1 + ends as u64
 }
 
 /// Whether the record starting at `start` (the last one) ends inside a

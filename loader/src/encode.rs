@@ -285,7 +285,7 @@ pub struct Encoder {
     raw_start: u64,
     /// The current record's first byte has been seen.
     raw_open: bool,
-    /// Newlines inside the current record's dropped bytes, so an oversized
+    /// Line ends inside the current record's dropped bytes, so an oversized
     /// record's line is still the one where it starts.
     dropped_newlines: u64,
     /// The object's first bytes while they may still be a UTF-8 BOM. csv-core
@@ -308,6 +308,14 @@ pub struct Encoder {
     after_cr: bool,
     /// Newlines consumed by the fast path (csv-core counts its own).
     fast_newlines: u64,
+    /// Lone `\r`s consumed (not followed by `\n`): the line ends of files
+    /// written with old Mac line endings, which csv-core reads as record
+    /// ends but does not count as lines. Only csv-core's path can meet one
+    /// (a fast line's only `\r` is right before its `\n`).
+    lone_crs: u64,
+    /// The last byte csv-core consumed was a `\r`: whether it was lone is
+    /// known from the next byte, wherever it is read.
+    cr_pending: bool,
     /// The current record is a line the fast path copied whole into
     /// `record` (quotes and commas kept) because it is being refused: its
     /// fields are `starts..ends`. Otherwise csv-core wrote the fields back
@@ -353,6 +361,8 @@ impl Encoder {
             at_boundary: false,
             after_cr: false,
             fast_newlines: 0,
+            lone_crs: 0,
+            cr_pending: false,
             fast: false,
             starts: vec![0; MAX_HEADER_FIELDS + 1],
             mapping: [NO_FIELD; NCOLUMNS],
@@ -413,6 +423,8 @@ impl Encoder {
     fn parse(&mut self, mut input: &[u8], out: &mut BytesMut) -> Result<(), EncodeFault> {
         // An empty slice means end-of-input to csv-core: never pass one here.
         while !input.is_empty() {
+            // The next byte read, by either path, settles a pending `\r`.
+            self.settle_cr(input[0]);
             if self.at_boundary && self.width != 0 {
                 let taken = self.fast_lines(input, out)?;
                 self.consumed += taken as u64;
@@ -423,6 +435,7 @@ impl Encoder {
             }
             let (res, nin) = self.step(input);
             self.keep_raw(&input[..nin]);
+            self.count_lone_crs(&input[..nin]);
             self.consumed += nin as u64;
             let last = input[..nin].last().copied();
             input = &input[nin..];
@@ -679,7 +692,7 @@ impl Encoder {
             // No rejects allowed: the object fails here, instead of after
             // reading the rest of a record that may never end (a
             // decompression bomb of zeros is one endless record).
-            self.dropped_newlines += count_newlines(&self.record[..self.rec_len]);
+            self.dropped_newlines += self.record_line_ends();
             self.rec_len = 0;
             return Err(EncodeFault::Row(Reject {
                 line: self.record_line(false),
@@ -696,7 +709,7 @@ impl Encoder {
             // Too long: drop what we have and consume the rest of the record.
             // Field offsets keep growing past the buffer; they are never used.
             self.oversized = true;
-            self.dropped_newlines += count_newlines(&self.record[..self.rec_len]);
+            self.dropped_newlines += self.record_line_ends();
             self.rec_len = 0;
         }
         Ok(())
@@ -714,12 +727,57 @@ impl Encoder {
     }
 
     /// The 1-based line where the current record starts: csv-core's line
-    /// counter starts at 1 and counts every newline consumed so far, and the
-    /// record's own newlines (inside quoted fields) are in its unescaped bytes.
+    /// counter starts at 1 and counts every newline consumed so far, the
+    /// lone `\r`s are counted beside it (the one that may have ended this
+    /// record is still pending), and the record's own line ends (inside
+    /// quoted fields) are in its unescaped bytes.
     fn record_line(&self, ended_by_newline: bool) -> u64 {
-        let inner = self.dropped_newlines + count_newlines(&self.record[..self.rec_len]);
-        let line = self.reader.line() + self.fast_newlines - u64::from(ended_by_newline);
+        let inner = self.dropped_newlines + self.record_line_ends();
+        let line =
+            self.reader.line() + self.fast_newlines + self.lone_crs - u64::from(ended_by_newline);
         line.saturating_sub(inner).max(1)
+    }
+
+    /// Line ends inside the current record's kept bytes, counted field by
+    /// field as they were in the input: a `\r` ending one quoted field and
+    /// a `\n` starting the next were two line ends there, not one CRLF.
+    fn record_line_ends(&self) -> u64 {
+        if self.fast {
+            // A fast line holds no line end.
+            return 0;
+        }
+        let mut start = 0;
+        let mut n = 0;
+        for &end in &self.ends[..self.ends_len] {
+            if end < start || end > self.rec_len {
+                break;
+            }
+            n += count_line_ends(&self.record[start..end]);
+            start = end;
+        }
+        n + count_line_ends(&self.record[start..self.rec_len])
+    }
+
+    /// Settles a pending `\r` with the byte read after it.
+    #[inline]
+    fn settle_cr(&mut self, next: u8) {
+        if std::mem::take(&mut self.cr_pending) && next != b'\n' {
+            self.lone_crs += 1;
+        }
+    }
+
+    /// Counts the lone `\r`s in bytes csv-core consumed (a pending one was
+    /// settled with their first byte); a `\r` at their end waits for the
+    /// next byte.
+    fn count_lone_crs(&mut self, bytes: &[u8]) {
+        let Some((&last, _)) = bytes.split_last() else {
+            return;
+        };
+        self.lone_crs += bytes
+            .windows(2)
+            .filter(|pair| pair[0] == b'\r' && pair[1] != b'\n')
+            .count() as u64;
+        self.cr_pending = last == b'\r';
     }
 
     #[inline]
@@ -1171,8 +1229,15 @@ fn put_field(out: &mut BytesMut, field: &[u8], rest: &[u8]) {
     out.extend_from_slice(field);
 }
 
-fn count_newlines(bytes: &[u8]) -> u64 {
-    bytes.iter().filter(|&&b| b == b'\n').count() as u64
+/// `\n`s, and `\r`s that no `\n` follows (old Mac line ends), in bytes.
+fn count_line_ends(bytes: &[u8]) -> u64 {
+    let newlines = bytes.iter().filter(|&&b| b == b'\n').count();
+    let lone_crs = bytes
+        .iter()
+        .enumerate()
+        .filter(|&(i, &b)| b == b'\r' && bytes.get(i + 1) != Some(&b'\n'))
+        .count();
+    (newlines + lone_crs) as u64
 }
 
 #[inline]

@@ -364,6 +364,49 @@ fn rejects_are_collected_up_to_the_limit() {
     }
 }
 
+/// Old Mac line endings (a lone `\r`, as Excel for Mac's "CSV (Macintosh)"
+/// writes) end lines as `\n` does: a bad row's line is where it is in the
+/// file, however the chunks split, also after a quoted field holding a lone
+/// `\r`, a CRLF or a `\r` then a `\n` in the next field, and in a file mixing
+/// the three endings.
+#[test]
+fn lone_carriage_returns_end_lines_for_the_rejects() {
+    let bad = |i| row(i, "P").replace("20.00", "abc");
+    let cr_only = format!(
+        "{HEADER}\r{}\r{}\r{}\r{}\r{}\r{}\r",
+        row(1, "P"),
+        bad(2),
+        row(3, "\"in\rquotes\""),
+        bad(4),
+        row(5, "P").replace(",Male,Gold", ",\"M\r\",\"\nGold\""),
+        bad(6),
+    );
+    let mixed = format!(
+        "{HEADER}\r\n{}\r{}\n{}\r\n{}\r{}\n",
+        row(1, "\"a\r\nb\""),
+        bad(2),
+        row(3, "P"),
+        bad(4),
+        bad(5),
+    );
+    let o = EncodeOptions {
+        max_rejects: loader::MaxRejects::Rows(10),
+        ..opts(CopyFormat::Binary)
+    };
+    for (name, file, want) in [
+        ("cr only", &cr_only, vec![3, 6, 10]),
+        ("mixed", &mixed, vec![4, 6, 7]),
+    ] {
+        let bytes = file.as_bytes();
+        for split in [1, 2, 3, 7, 64, bytes.len()] {
+            let chunks: Vec<&[u8]> = bytes.chunks(split).collect();
+            let (_, s) = encode_chunks(&chunks, o.clone()).expect(name);
+            let lines: Vec<u64> = s.rejects.iter().map(|r| r.line).collect();
+            assert_eq!(lines, want, "{name}, chunks of {split}");
+        }
+    }
+}
+
 /// `--max-rejects 30%`: the share of the object's data rows, known at its
 /// end: 3 bad of 10 is within 30% and over 29.9%, wherever the bad rows are.
 #[test]
