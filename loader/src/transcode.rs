@@ -82,7 +82,14 @@ pub struct Transcoded {
     out_pos: usize,
     /// Newlines handed out so far: the line of a malformed sequence.
     newlines: u64,
+    /// The last bytes consumed before `input` was refilled: a malformed
+    /// sequence may have begun in an earlier read.
+    carry: Vec<u8>,
 }
+
+/// Bytes kept in `carry`: more than any malformed sequence plus what
+/// encoding_rs reads past it.
+const CARRY: usize = 16;
 
 impl Transcoded {
     /// Decodes `inner` from `declared`; a byte-order mark of that encoding
@@ -100,6 +107,7 @@ impl Transcoded {
             output: Vec::new(),
             out_pos: 0,
             newlines: 0,
+            carry: Vec::with_capacity(2 * CARRY),
         }
     }
 
@@ -121,10 +129,19 @@ impl Transcoded {
         self.start += read;
         let newlines = self.output.iter().filter(|&&b| b == b'\n').count() as u64;
         match result {
-            DecoderResult::Malformed(bad, _) => {
+            DecoderResult::Malformed(bad, extra) => {
                 let line = self.newlines + newlines + 1;
-                let at = self.start.saturating_sub(bad as usize);
-                let bytes: Vec<String> = self.input[at..self.start]
+                // The malformed bytes end `extra` bytes before where the
+                // decoder stopped, possibly in an earlier read.
+                let consumed: Vec<u8> = self
+                    .carry
+                    .iter()
+                    .chain(&self.input[..self.start])
+                    .copied()
+                    .collect();
+                let end = consumed.len().saturating_sub(extra as usize);
+                let begin = end.saturating_sub(bad as usize);
+                let bytes: Vec<String> = consumed[begin..end]
                     .iter()
                     .map(|b| format!("0x{b:02x}"))
                     .collect();
@@ -166,6 +183,10 @@ impl AsyncRead for Transcoded {
                 return Poll::Ready(Ok(()));
             }
             if this.start == this.end && !this.eof {
+                let tail = this.end.saturating_sub(CARRY);
+                this.carry.extend_from_slice(&this.input[tail..this.end]);
+                let drop = this.carry.len().saturating_sub(CARRY);
+                this.carry.drain(..drop);
                 this.start = 0;
                 this.end = 0;
                 let mut read = ReadBuf::new(&mut this.input);
@@ -186,4 +207,75 @@ impl AsyncRead for Transcoded {
 /// UTF-16 as a byte-order mark announces it: little or big endian.
 pub fn is_utf16(encoding: &'static Encoding) -> bool {
     encoding == UTF_16LE || encoding == UTF_16BE
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    /// A reader handing out its chunks one read at a time.
+    struct Chunks(Vec<Vec<u8>>);
+
+    impl AsyncRead for Chunks {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            if !self.0.is_empty() {
+                let chunk = self.0.remove(0);
+                buf.put_slice(&chunk);
+            }
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    async fn decode_error(chunks: &[&[u8]], encoding: &'static Encoding) -> String {
+        let inner = Chunks(chunks.iter().map(|c| c.to_vec()).collect());
+        let declared = Declared {
+            encoding,
+            by: "--encoding",
+        };
+        let mut reader = Transcoded::new(Box::pin(inner), declared);
+        let mut out = Vec::new();
+        match reader.read_to_end(&mut out).await {
+            Ok(_) => panic!("decoded: {out:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    /// The error names the malformed bytes themselves: not the valid ones
+    /// read after them, not none when they came in an earlier read or are
+    /// the odd last byte of a UTF-16 object.
+    #[tokio::test]
+    async fn a_malformed_sequence_is_named_by_its_own_bytes() {
+        let cases: [(&[&[u8]], &'static Encoding, &str); 5] = [
+            (
+                &[b"a\x00\x00\xd8b\x00"],
+                UTF_16LE,
+                "line 1: bytes 0x00 0xd8 are",
+            ),
+            (
+                &[b"a\x00", b"\x00\xd8", b"b\x00"],
+                UTF_16LE,
+                "line 1: bytes 0x00 0xd8 are",
+            ),
+            (
+                &[b"a\x00\n\x00T\x00\x3d\xd8", b"A\x00"],
+                UTF_16LE,
+                "line 2: bytes 0x3d 0xd8 are",
+            ),
+            (&[b"a\x00b"], UTF_16LE, "line 1: bytes 0x62 are"),
+            (
+                &[b"x\n\x82"],
+                encoding_rs::SHIFT_JIS,
+                "line 2: bytes 0x82 are",
+            ),
+        ];
+        for (chunks, encoding, want) in cases {
+            let error = decode_error(chunks, encoding).await;
+            assert!(error.contains(want), "{chunks:?}: {error}");
+        }
+    }
 }
