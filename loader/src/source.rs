@@ -425,6 +425,11 @@ pub async fn open_local(
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// A zstd frame's magic number (little-endian 0xFD2FB528).
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+/// A zstd skippable frame's magic number (0x184D2A50 to 0x184D2A5F), which
+/// may open a zstd file: `pzstd` starts every file with one.
+fn is_skippable_frame(magic: [u8; 4]) -> bool {
+    magic[0] & 0xf0 == 0x50 && magic[1..] == [0x2a, 0x4d, 0x18]
+}
 /// The largest zstd window decoded: 2^25 = 32 MiB, which every level up to
 /// 19 stays under (level 19: 8 MiB); `--ultra` levels and `--long` need up to
 /// 128 MiB (libzstd's default limit), which would break the flat memory.
@@ -458,7 +463,7 @@ async fn wrap(
         have += n;
     }
     let gzip = have >= 2 && magic[..2] == GZIP_MAGIC;
-    let zstd = have == 4 && magic == ZSTD_MAGIC;
+    let zstd = have == 4 && (magic == ZSTD_MAGIC || is_skippable_frame(magic));
     let raw_bytes = ByteCounter::default();
     let counted = Counted {
         inner: std::io::Cursor::new(magic[..have].to_vec()).chain(raw),

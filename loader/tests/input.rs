@@ -157,6 +157,11 @@ async fn zstd_objects_load_like_plain_ones_from_files_and_s3() {
     // The name says nothing: the magic bytes do.
     let path = write(dir.path(), "part.csv.zst", &zstd_frames(&csv));
     let plain = write(dir.path(), "plain", &zstd_frames(&csv));
+    // pzstd opens every file with a skippable frame (magic 0x184D2A50, a
+    // length, that many bytes of its own).
+    let mut skippable = vec![0x50, 0x2a, 0x4d, 0x18, 4, 0, 0, 0, 1, 2, 3, 4];
+    skippable.extend(zstd_frames(&csv));
+    let pzstd = write(dir.path(), "pzstd.csv.zst", &skippable);
     let (_s3, s3) = local_s3("lake");
     put(&s3, "lake", "in/part.csv.zst", zstd_frames(&csv)).await;
 
@@ -176,9 +181,14 @@ async fn zstd_objects_load_like_plain_ones_from_files_and_s3() {
         .await
         .expect("no suffix");
     assert_eq!(report.rows, 5_000);
+    let report = loader
+        .load(&Source::File(pzstd), None)
+        .await
+        .expect("a skippable frame first");
+    assert_eq!((report.outcome, report.rows), (Outcome::Loaded, 5_000));
     assert_eq!(
         count(&client, "SELECT count(*) FROM staging_table").await,
-        15_000
+        20_000
     );
     assert_eq!(count(&client, "SELECT count(*) FROM facts").await, 5_000);
     assert_verified(&client).await;
