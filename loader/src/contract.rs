@@ -106,11 +106,13 @@ impl HeaderContract {
 
     /// Adds the aliases of a map: one `Producer Name=staging_column` per
     /// line (or separated by `;`); blank lines and lines starting with `#`
-    /// are skipped.
+    /// are skipped. A UTF-8 byte-order mark at its start (a map saved by a
+    /// Windows editor) is not part of the first name.
     ///
     /// # Errors
     /// As [`HeaderContract::add_alias`], naming the line.
     pub fn add_alias_map(&mut self, text: &str) -> Result<()> {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         for (n, line) in text.lines().enumerate() {
             for spec in line.split(';') {
                 let spec = spec.trim();
@@ -261,6 +263,11 @@ mod tests {
         assert!(c.add_alias("Till=product_id").is_err());
         assert!(c.add_alias("x=no_such").is_err());
         assert!(c.add_alias("no equals").is_err());
+        let mut c = HeaderContract::default();
+        c.add_alias_map("\u{feff}Txn=transaction_id\r\nShop Name=store_name\r\n")
+            .unwrap();
+        assert_eq!(c.column_for(b"Txn"), Some(0), "the BOM is not the name's");
+        assert_eq!(c.column_for(b"Shop Name"), Some(6));
     }
 
     #[test]
