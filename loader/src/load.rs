@@ -490,6 +490,7 @@ async fn open(
     let Source::S3 {
         bucket,
         key,
+        etag: pinned,
         size: event_size,
         ..
     } = source
@@ -517,7 +518,19 @@ async fn open(
             opened.size = opened.size.or(*event_size);
             Ok(Some(opened))
         }
-        S3Open::Superseded => Ok(None),
+        // An event's version was replaced since: that version is gone, and
+        // the newer one loads on its own event.
+        S3Open::Superseded if pinned.is_some() => Ok(None),
+        // A source that names no version (`loader load s3://bucket/key`, a
+        // prefix) means the object as it is: replaced between the HEAD and
+        // the GET, it is looked at again by the next attempt.
+        S3Open::Superseded => Err(Error::S3 {
+            object: shown.to_string(),
+            operation: "GetObject",
+            message: "the object was replaced between its HEAD and its GET".into(),
+            status: Some(412),
+            retryable: true,
+        }),
     }
 }
 

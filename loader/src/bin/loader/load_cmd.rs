@@ -401,7 +401,10 @@ async fn list_prefix(
                 source: Source::S3 {
                     bucket: bucket.to_string(),
                     key: key.to_string(),
-                    etag: object.e_tag().map(loader::source::bare_etag),
+                    // Not the listing's ETag: a backfill loads each object
+                    // as it is when its turn comes (a HEAD then), not the
+                    // version listed, which may have been replaced since.
+                    etag: None,
                     version_id: None,
                     size,
                 },
