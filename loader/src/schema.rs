@@ -37,7 +37,7 @@ pub async fn init(client: &Client) -> Result<()> {
         client
             .batch_execute(&without_meta_commands(sql))
             .await
-            .map_err(|e| Error::db("-", name, e))?;
+            .map_err(|e| Error::db("loader init", name, e))?;
     }
     Ok(())
 }
@@ -78,7 +78,7 @@ pub async fn roles(client: &Client) -> Result<()> {
     client
         .batch_execute(&without_meta_commands(ROLES_SQL))
         .await
-        .map_err(|e| Error::db("-", "applying sql/roles.sql", e))
+        .map_err(|e| Error::db("loader init --roles", "applying sql/roles.sql", e))
 }
 
 /// One line of the reconciliation report.
@@ -108,11 +108,11 @@ pub async fn verify(client: &Client) -> Result<Vec<Check>> {
     let messages = client
         .simple_query(report)
         .await
-        .map_err(|e| Error::db("-", "running sql/verify.sql", e))?;
+        .map_err(|e| Error::db("loader verify", "running sql/verify.sql", e))?;
     client
         .batch_execute("ROLLBACK")
         .await
-        .map_err(|e| Error::db("-", "ending verify", e))?;
+        .map_err(|e| Error::db("loader verify", "ending verify", e))?;
     let checks = messages
         .iter()
         .filter_map(|m| match m {

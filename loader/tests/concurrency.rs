@@ -1,7 +1,7 @@
 //! Concurrent loads with overlapping (and drifting) dimension ids: no
 //! deadlock reaches the user, no row is lost or doubled, and the final star
 //! schema is the same as a serial load in another order; overlapping prunes
-//! prune each load once.
+//! prune each load once; inits at once and beside loads all succeed.
 
 mod support;
 
@@ -153,6 +153,84 @@ async fn overlapping_prunes_prune_each_load_once_and_none_fails() {
         .await,
         0
     );
+    assert_eq!(
+        count(&pg, "SELECT count(*) FROM facts").await,
+        summary.total.rows as i64
+    );
+    assert_verified(&pg).await;
+}
+
+/// `loader init` is safe to run again at any time: four at once on an empty
+/// database, then more while loads run. Every one succeeds, no load fails,
+/// and the star schema is whole (they failed with duplicate catalog rows and
+/// deadlocks before init took its locks up front, in the loads' order).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn inits_at_once_and_beside_running_loads_all_succeed() {
+    let pg_server = standins::LocalPostgres::shared().expect("a PostgreSQL for tests");
+    let db = pg_server.create_database("inits").await.expect("database");
+    let pg = db.connect().await.expect("connect");
+    let inits = |n: usize| -> Vec<std::process::Child> {
+        (0..n)
+            .map(|_| {
+                loader_cmd(&db, None)
+                    .arg("init")
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .expect("spawn init")
+            })
+            .collect()
+    };
+    let all_succeed = |runs: Vec<std::process::Child>| {
+        for run in runs {
+            let output = run.wait_with_output().expect("init");
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+    };
+    all_succeed(inits(4));
+    assert_eq!(count(&pg, "SELECT count(*) FROM loader_schema").await, 1);
+
+    let spec = Spec {
+        rows: 120_000,
+        files: 12,
+        seed: 31,
+        ..Spec::default()
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let summary = generate_into(dir.path(), &spec).await;
+    let queue = Arc::new(Mutex::new(generated_paths(dir.path(), &summary)));
+    let mut workers = Vec::new();
+    for _ in 0..3 {
+        let queue = queue.clone();
+        let mut worker = lib_loader(&db, None, test_options());
+        workers.push(tokio::spawn(async move {
+            let mut outcomes = Vec::new();
+            loop {
+                let next = queue.lock().expect("queue").pop();
+                let Some(path) = next else { break };
+                let report = worker.load(&Source::File(path), None).await;
+                outcomes.push(report.map(|r| (r.outcome, r.attempts)));
+            }
+            outcomes
+        }));
+    }
+    for _ in 0..3 {
+        let runs = inits(2);
+        tokio::task::spawn_blocking(move || all_succeed(runs))
+            .await
+            .expect("inits");
+    }
+    for worker in workers {
+        for outcome in worker.await.expect("worker") {
+            let (outcome, attempts) = outcome.expect("a load beside init");
+            assert_eq!(outcome, Outcome::Loaded);
+            assert_eq!(attempts, 1, "a load beside init had to retry");
+        }
+    }
     assert_eq!(
         count(&pg, "SELECT count(*) FROM facts").await,
         summary.total.rows as i64
