@@ -158,12 +158,33 @@ impl Source {
         match self {
             Source::S3 { bucket, key, .. } => (bucket.clone(), key.clone()),
             Source::File(path) => {
-                let abs = std::path::absolute(path).unwrap_or_else(|_| path.clone());
-                ("file".into(), abs.to_string_lossy().into_owned())
+                // The file's real path (`..` and symbolic links resolved): one
+                // file has one name however it was given.
+                let real = std::fs::canonicalize(path)
+                    .or_else(|_| std::path::absolute(path))
+                    .unwrap_or_else(|_| path.clone());
+                ("file".into(), path_key(&real))
             }
             Source::Stdin { name } => ("stdin".into(), name.clone()),
         }
     }
+}
+
+/// A path as the ledger's key: as it is when it is UTF-8; otherwise with
+/// each byte that is not escaped (`\xe9`), so names that differ only there
+/// stay apart.
+fn path_key(path: &std::path::Path) -> String {
+    if let Some(text) = path.to_str() {
+        return text.to_string();
+    }
+    let mut key = String::new();
+    for chunk in path.as_os_str().as_encoded_bytes().utf8_chunks() {
+        key.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            key.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    key
 }
 
 impl fmt::Display for Source {

@@ -927,3 +927,55 @@ async fn an_endpoint_without_etags_is_refused_with_the_reason() {
         1
     );
 }
+
+/// One file is one object in the ledger whichever way its path is spelled
+/// (`..`, a symbolic link), and two names that differ only in bytes that
+/// are not UTF-8 are two objects (they were one, the bytes replaced by
+/// U+FFFD).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_has_one_ledger_name_however_its_path_is_given() {
+    use std::os::unix::ffi::OsStrExt;
+    let (db, client) = fresh_db("paths").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sub = dir.path().join("sub");
+    std::fs::create_dir(&sub).expect("mkdir");
+    let csv = format!("{HEADER}\n{}\n", row("PATH001", "2024-03-01"));
+    let file = write(&sub, "same.csv", csv.as_bytes());
+    let link = dir.path().join("link.csv");
+    std::os::unix::fs::symlink(&file, &link).expect("symlink");
+    let dotted = dir.path().join("sub/../sub/same.csv");
+    let mut loader = lib_loader(&db, None, test_options());
+    let mut outcomes = Vec::new();
+    for path in [&file, &dotted, &link] {
+        let report = loader
+            .load(&Source::File(path.clone()), None)
+            .await
+            .expect("load");
+        outcomes.push(report.outcome);
+    }
+    assert_eq!(
+        outcomes,
+        [Outcome::Loaded, Outcome::Skipped, Outcome::Skipped]
+    );
+    let latin = |b: u8| {
+        let name = [b'l', b, b'.', b'c', b's', b'v'];
+        let path = dir.path().join(std::ffi::OsStr::from_bytes(&name));
+        std::fs::write(&path, csv.as_bytes()).expect("write");
+        path
+    };
+    for path in [latin(0xe9), latin(0xe8)] {
+        let report = loader.load(&Source::File(path), None).await.expect("load");
+        assert_eq!(report.outcome, Outcome::Loaded);
+    }
+    assert_eq!(
+        count(
+            &client,
+            "SELECT count(*) FROM load_ledger
+             WHERE right(object_key, 10) IN ('/l\\xe9.csv', '/l\\xe8.csv')"
+        )
+        .await,
+        2
+    );
+    assert_eq!(count(&client, "SELECT count(*) FROM load_ledger").await, 3);
+    assert_verified(&client).await;
+}
