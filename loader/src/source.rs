@@ -528,14 +528,16 @@ async fn wrap(
         limits: read.clone(),
         format: if gzip { "gzip" } else { "zstd" },
     });
-    // The decompressed object's first bytes, for a byte-order mark.
+    // The decompressed object's first bytes, for a byte-order mark. An
+    // error once every raw byte has arrived is the content's (a truncated
+    // stream), not retried: the same rule as for the rest of the object.
     let mut head = [0u8; 3];
     let mut got = 0;
     while got < head.len() {
-        let n = bounded
-            .read(&mut head[got..])
-            .await
-            .map_err(|e| read_error(shown, e, true))?;
+        let n = bounded.read(&mut head[got..]).await.map_err(|e| {
+            let whole = size.is_some_and(|n| raw_bytes.get() >= n);
+            read_error(shown, e, !whole)
+        })?;
         if n == 0 {
             break;
         }

@@ -264,6 +264,41 @@ async fn corrupt_compressed_objects_are_bad_data_not_retried() {
     );
     assert_eq!(count(&client, "SELECT count(*) FROM facts").await, 0);
 
+    // Streams cut short, wherever the cut falls (in the gzip header, in
+    // the first block, in the middle): every byte arrived, so the content
+    // is at fault, and no attempt is repeated.
+    let half = gz.len() / 2;
+    let zst = zstd::encode_all(&csv[..], 3).expect("zstd");
+    let truncated: [(&str, &[u8]); 5] = [
+        ("cut-10.csv.gz", &gz[..10]),
+        ("cut-20.csv.gz", &gz[..20]),
+        ("cut-half.csv.gz", &gz[..half]),
+        ("cut-6.csv.zst", &zst[..6]),
+        ("cut-half.csv.zst", &zst[..zst.len() / 2]),
+    ];
+    for (name, bytes) in truncated {
+        put(&s3, "lake", name, bytes.to_vec()).await;
+        let path = write(dir.path(), name, bytes);
+        let mut loader = lib_loader(&db, Some(s3.clone()), test_options());
+        for source in [Source::File(path), Source::s3("lake", name)] {
+            let err = loader
+                .load(&source, None)
+                .await
+                .expect_err("a truncated stream must fail");
+            assert!(!err.is_retryable(), "{name}: {err}");
+            assert!(err.to_string().contains(name), "{name}: {err}");
+        }
+    }
+    assert_eq!(
+        count(
+            &client,
+            "SELECT count(*) FROM load_ledger WHERE attempts <> 1"
+        )
+        .await,
+        0,
+        "a truncated stream was tried again"
+    );
+
     let path = write(dir.path(), "fitting.csv.zst", &fitting_window);
     let mut loader = lib_loader(&db, None, test_options());
     let report = loader
