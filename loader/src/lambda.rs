@@ -106,7 +106,10 @@ pub fn options_from_env() -> Result<LoadOptions> {
         read,
         format,
         max_rejects: env_parse("MAX_REJECTS", crate::encode::MaxRejects::NONE)?,
-        work_mem: env("WORK_MEM").unwrap_or_else(|| "auto".into()),
+        work_mem: crate::load::checked_work_mem(
+            &env("WORK_MEM").unwrap_or_else(|| "auto".into()),
+            "WORK_MEM",
+        )?,
         max_attempts: env_parse("MAX_ATTEMPTS", 3u32)?.max(1),
         deadline_margin: Duration::from_millis(env_parse("DEADLINE_MARGIN_MS", 10_000u64)?),
         ..LoadOptions::default()

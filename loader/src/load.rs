@@ -74,6 +74,34 @@ const WORK_MEM_PER_CSV_BYTE: u64 = 3;
 /// How much a gzip'd retail CSV shrinks (generator output: ~6x).
 const GZIP_RATIO: u64 = 6;
 
+/// Checks a `work_mem` setting before any load: `auto`, or a PostgreSQL
+/// memory size (a whole number, optionally `B`, `kB`, `MB`, `GB` or `TB`;
+/// none means kB) of at least PostgreSQL's minimum, 64kB. Returns it.
+///
+/// # Errors
+/// [`Error::Config`] naming `setting` and what it may be.
+pub fn checked_work_mem(value: &str, setting: &str) -> Result<String> {
+    if value.eq_ignore_ascii_case("auto") {
+        return Ok(value.to_string());
+    }
+    let digits = value.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = &value[digits.len()..];
+    let kb = digits.trim().parse::<u64>().ok().and_then(|n| match unit {
+        "B" => Some(n / 1024),
+        "" | "kB" => Some(n),
+        "MB" => n.checked_mul(1 << 10),
+        "GB" => n.checked_mul(1 << 20),
+        "TB" => n.checked_mul(1 << 30),
+        _ => None,
+    });
+    match kb {
+        Some(kb) if (64..=i32::MAX as u64).contains(&kb) => Ok(value.to_string()),
+        _ => Err(Error::Config(format!(
+            "{setting} {value:?} is not auto or a PostgreSQL size from 64kB to 2TB (e.g. 256MB)"
+        ))),
+    }
+}
+
 /// The `work_mem` one load runs with. `auto` sizes it so the trigger's
 /// transition table stays in memory: spilled to a temporary file, each of
 /// the trigger's passes over it reads the file again (1M rows: ~1 s of a
@@ -626,6 +654,22 @@ fn backoff(base: Duration, attempt: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn work_mem_is_auto_or_a_size_postgresql_takes() {
+        for ok in [
+            "auto", "AUTO", "64kB", "64", "256MB", "1GB", "65536B", "1TB",
+        ] {
+            let checked = checked_work_mem(ok, "--work-mem").ok();
+            assert_eq!(checked.as_deref(), Some(ok), "{ok}");
+        }
+        for bad in [
+            "1kB", "63kB", "", "MB", "256mb", "1.5GB", "-1MB", "4TB", "lots",
+        ] {
+            let err = checked_work_mem(bad, "--work-mem").expect_err(bad);
+            assert!(err.to_string().contains("--work-mem"), "{err}");
+        }
+    }
 
     #[test]
     fn backoff_grows_and_is_capped() {

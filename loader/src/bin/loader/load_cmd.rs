@@ -62,7 +62,7 @@ pub struct LoadArgs {
     /// and aggregates), a PostgreSQL size such as 256MB, or `auto`: 3x the
     /// object's size (6x that for gzip), between 64MB and 1GB; 256MB when
     /// the size is unknown (stdin). It bounds the server's memory per load.
-    #[arg(long, env = "WORK_MEM", default_value = "auto")]
+    #[arg(long, env = "WORK_MEM", default_value = "auto", value_parser = work_mem_arg)]
     work_mem: String,
     /// Tries per object on retryable errors (connection loss, deadlocks,
     /// S3 5xx), re-reading the object from its start each time.
@@ -413,4 +413,10 @@ async fn list_prefix(
         }
     }
     Ok(())
+}
+
+/// `--work-mem`, checked before any load (PostgreSQL would refuse it in
+/// every object's transaction).
+fn work_mem_arg(value: &str) -> Result<String, String> {
+    loader::load::checked_work_mem(value, "--work-mem").map_err(|e| e.to_string())
 }
