@@ -105,10 +105,16 @@ pub async fn verify(client: &Client) -> Result<Vec<Check>> {
         Some(at) => &sql[..at],
         None => &sql[..],
     };
-    let messages = client
-        .simple_query(report)
-        .await
-        .map_err(|e| Error::db("loader verify", "running sql/verify.sql", e))?;
+    let messages = client.simple_query(report).await.map_err(|e| {
+        if e.code() == Some(&SqlState::UNDEFINED_TABLE) {
+            Error::Schema(format!(
+                "loader verify: this database has no loader schema ({})",
+                e.as_db_error().map_or("", |d| d.message())
+            ))
+        } else {
+            Error::db("loader verify", "running sql/verify.sql", e)
+        }
+    })?;
     client
         .batch_execute("ROLLBACK")
         .await

@@ -349,3 +349,17 @@ async fn overlapping_objects_keep_the_first_fact_and_count_duplicates() {
     assert_eq!(Some(first), ra.load_id);
     assert_verified(&client).await;
 }
+
+/// `verify` on a database without the schema says to run `loader init`,
+/// instead of a bare "relation does not exist".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_without_the_schema_says_to_run_init() {
+    let server = standins::LocalPostgres::shared().expect("a PostgreSQL for tests");
+    let db = server.create_database("noschema").await.expect("database");
+    let client = db.connect().await.expect("connect");
+    let err = loader::schema::verify(&client)
+        .await
+        .expect_err("no schema to verify");
+    assert!(matches!(err, loader::Error::Schema(_)), "{err}");
+    assert!(err.to_string().contains("run `loader init`"), "{err}");
+}
