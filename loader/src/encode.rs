@@ -1423,6 +1423,10 @@ pub fn show_value(field: &[u8]) -> String {
             '"' => shown.push_str("\\\""),
             '\\' => shown.push_str("\\\\"),
             c if c.is_control() => shown.push_str(&c.escape_default().to_string()),
+            // Characters that print as nothing or as a plain space (a BOM
+            // inside a name, a no-break space): shown by their code point,
+            // so `"\u{feff}Transaction_ID"` does not look like the name.
+            c if invisible(c) => shown.push_str(&c.escape_unicode().to_string()),
             c => shown.push(c),
         }
     }
@@ -1433,12 +1437,37 @@ pub fn show_value(field: &[u8]) -> String {
     shown
 }
 
+/// Whether a character prints as nothing or as an ordinary space: the
+/// other white space, soft hyphen, zero-width and direction marks, word
+/// joiners, the BOM.
+fn invisible(c: char) -> bool {
+    (c.is_whitespace() && c != ' ')
+        || matches!(c, '\u{ad}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'
+            | '\u{2060}'..='\u{2064}' | '\u{feff}')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// The fast path's byte classifier against the obvious one, for every
     /// offset and every way a block can run past the end of its input.
+    #[test]
+    fn shown_values_name_invisible_characters() {
+        assert_eq!(
+            show_value("\u{feff}Transaction_ID".as_bytes()),
+            "\"\\u{feff}Transaction_ID\""
+        );
+        assert_eq!(
+            show_value("Transaction\u{a0}ID\t".as_bytes()),
+            "\"Transaction\\u{a0}ID\\t\""
+        );
+        assert_eq!(
+            show_value("Café Ñandú, 日本".as_bytes()),
+            "\"Café Ñandú, 日本\""
+        );
+    }
+
     #[test]
     fn special_mask_marks_exactly_commas_quotes_and_line_ends() {
         // A small xorshift: the same bytes every run, every byte value.
