@@ -15,6 +15,39 @@ const OBJECTS: u32 = 16;
 const WORKERS: usize = 8;
 const REPETITIONS: usize = 20;
 
+/// Loads `paths` with `workers` loaders at once, each taking the next path
+/// from one queue (from its end); every report, in no particular order.
+/// Starts at once: await the result to wait for them.
+fn load_in_parallel(
+    db: &standins::TestDb,
+    paths: Vec<std::path::PathBuf>,
+    workers: usize,
+) -> impl std::future::Future<Output = Vec<loader::Result<loader::LoadReport>>> {
+    let queue = Arc::new(Mutex::new(paths));
+    let handles: Vec<_> = (0..workers)
+        .map(|_| {
+            let queue = queue.clone();
+            let mut worker = lib_loader(db, None, test_options());
+            tokio::spawn(async move {
+                let mut reports = Vec::new();
+                loop {
+                    let next = queue.lock().expect("queue").pop();
+                    let Some(path) = next else { break };
+                    reports.push(worker.load(&Source::File(path), None).await);
+                }
+                reports
+            })
+        })
+        .collect();
+    async move {
+        let mut reports = Vec::new();
+        for handle in handles {
+            reports.extend(handle.await.expect("worker"));
+        }
+        reports
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn eight_concurrent_loads_of_sixteen_objects_match_a_serial_load() {
     let spec = Spec {
@@ -50,30 +83,13 @@ async fn eight_concurrent_loads_of_sixteen_objects_match_a_serial_load() {
         if rep % 2 == 1 {
             order.reverse();
         }
-        let queue = Arc::new(Mutex::new(order));
-        let mut workers = Vec::new();
-        for _ in 0..WORKERS {
-            let queue = queue.clone();
-            let mut worker = lib_loader(&db, None, test_options());
-            workers.push(tokio::spawn(async move {
-                let mut reports = Vec::new();
-                loop {
-                    let next = queue.lock().expect("queue").pop();
-                    let Some(path) = next else { break };
-                    reports.push(worker.load(&Source::File(path), None).await);
-                }
-                reports
-            }));
-        }
         let mut loaded = 0;
-        for w in workers {
-            for report in w.await.expect("worker") {
-                // Deadlocks and serialization failures are retried inside;
-                // none may reach the caller.
-                let report = report.unwrap_or_else(|e| panic!("rep {rep}: {e}"));
-                assert_eq!(report.outcome, Outcome::Loaded);
-                loaded += 1;
-            }
+        for report in load_in_parallel(&db, order, WORKERS).await {
+            // Deadlocks and serialization failures are retried inside;
+            // none may reach the caller.
+            let report = report.unwrap_or_else(|e| panic!("rep {rep}: {e}"));
+            assert_eq!(report.outcome, Outcome::Loaded);
+            loaded += 1;
         }
         assert_eq!(loaded, OBJECTS);
         let total = summary.total.rows as i64;
@@ -202,34 +218,17 @@ async fn inits_at_once_and_beside_running_loads_all_succeed() {
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let summary = generate_into(dir.path(), &spec).await;
-    let queue = Arc::new(Mutex::new(generated_paths(dir.path(), &summary)));
-    let mut workers = Vec::new();
-    for _ in 0..3 {
-        let queue = queue.clone();
-        let mut worker = lib_loader(&db, None, test_options());
-        workers.push(tokio::spawn(async move {
-            let mut outcomes = Vec::new();
-            loop {
-                let next = queue.lock().expect("queue").pop();
-                let Some(path) = next else { break };
-                let report = worker.load(&Source::File(path), None).await;
-                outcomes.push(report.map(|r| (r.outcome, r.attempts)));
-            }
-            outcomes
-        }));
-    }
+    let loads = load_in_parallel(&db, generated_paths(dir.path(), &summary), 3);
     for _ in 0..3 {
         let runs = inits(2);
         tokio::task::spawn_blocking(move || all_succeed(runs))
             .await
             .expect("inits");
     }
-    for worker in workers {
-        for outcome in worker.await.expect("worker") {
-            let (outcome, attempts) = outcome.expect("a load beside init");
-            assert_eq!(outcome, Outcome::Loaded);
-            assert_eq!(attempts, 1, "a load beside init had to retry");
-        }
+    for report in loads.await {
+        let report = report.expect("a load beside init");
+        assert_eq!(report.outcome, Outcome::Loaded);
+        assert_eq!(report.attempts, 1, "a load beside init had to retry");
     }
     assert_eq!(
         count(&pg, "SELECT count(*) FROM facts").await,
