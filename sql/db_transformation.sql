@@ -71,25 +71,7 @@
 BEGIN;
 SET LOCAL client_min_messages = warning;
 
--- One init at a time (a transaction-level advisory lock), and the tables
--- that exist locked up front in the order a load takes them (ledger,
--- staging, dimensions, facts, rejects): an init beside running loads waits
--- for them, then they wait for it, instead of deadlocking with them when a
--- statement below would lock a table a load holds. The same block opens
--- db_initiation.sql and db_transformation.sql.
-DO $lock$
-DECLARE
-    t text;
-BEGIN
-    PERFORM pg_catalog.pg_advisory_xact_lock(8243124858765094258);
-    FOREACH t IN ARRAY ARRAY['load_ledger', 'staging_table', 'dim_stores', 'dim_products',
-                             'dim_customers', 'dim_dates', 'facts', 'load_rejects'] LOOP
-        IF pg_catalog.to_regclass(t) IS NOT NULL THEN
-            EXECUTE pg_catalog.format('LOCK TABLE %I IN ACCESS EXCLUSIVE MODE', t);
-        END IF;
-    END LOOP;
-END
-$lock$;
+\ir lock_for_init.sql
 
 -- The previous release's dimension candidates are gone (the trigger takes
 -- the dimensions from the whole batch in two passes).
@@ -123,6 +105,16 @@ DECLARE
     batch record;
     inserted bigint;
     shuffled boolean;
+    -- The facts' INSERT, written once; each way below adds its order (and
+    -- the fallback its ON CONFLICT). Constant text, run with EXECUTE: the
+    -- transition table is visible to it, and nothing else is spliced in.
+    facts_from_batch constant text := $insert$
+        INSERT INTO @schema@.facts
+            (transaction_id, transaction_date, transaction_time, store_id, product_id,
+             customer_id, payment_method, quantity_sold, total_amount, load_id)
+        SELECT transaction_id, transaction_date, transaction_time, store_id, product_id,
+               customer_id, payment_method, quantity_sold, total_amount, load_id
+        FROM new_rows$insert$;
 BEGIN
     -- Dimensions, in one statement that reads the batch twice.
     -- Pass 1 (newest): one hashed pass of grouping sets finds, per store,
@@ -324,33 +316,14 @@ BEGIN
           FROM (SELECT n.transaction_id FROM new_rows n LIMIT 10000) f) s;
     PERFORM pg_advisory_xact_lock(TG_RELID::bigint);
     BEGIN
-        IF shuffled THEN
-            INSERT INTO @schema@.facts
-                (transaction_id, transaction_date, transaction_time, store_id, product_id,
-                 customer_id, payment_method, quantity_sold, total_amount, load_id)
-            SELECT transaction_id, transaction_date, transaction_time, store_id, product_id,
-                   customer_id, payment_method, quantity_sold, total_amount, load_id
-            FROM new_rows
-            ORDER BY transaction_id;
-        ELSE
-            INSERT INTO @schema@.facts
-                (transaction_id, transaction_date, transaction_time, store_id, product_id,
-                 customer_id, payment_method, quantity_sold, total_amount, load_id)
-            SELECT transaction_id, transaction_date, transaction_time, store_id, product_id,
-                   customer_id, payment_method, quantity_sold, total_amount, load_id
-            FROM new_rows;
-        END IF;
+        EXECUTE facts_from_batch
+            || CASE WHEN shuffled THEN ' ORDER BY transaction_id' ELSE '' END;
         GET DIAGNOSTICS inserted = ROW_COUNT;
     EXCEPTION WHEN unique_violation THEN
-        INSERT INTO @schema@.facts
-            (transaction_id, transaction_date, transaction_time, store_id, product_id,
-             customer_id, payment_method, quantity_sold, total_amount, load_id)
-        SELECT transaction_id, transaction_date, transaction_time, store_id, product_id,
-               customer_id, payment_method, quantity_sold, total_amount, load_id
-        FROM new_rows
-        ORDER BY transaction_id, transaction_date, transaction_time, store_id, product_id,
-                 customer_id, payment_method COLLATE "C", quantity_sold, total_amount
-        ON CONFLICT (transaction_id) DO NOTHING;
+        EXECUTE facts_from_batch
+            || ' ORDER BY transaction_id, transaction_date, transaction_time, store_id,'
+            || ' product_id, customer_id, payment_method COLLATE "C", quantity_sold,'
+            || ' total_amount ON CONFLICT (transaction_id) DO NOTHING';
         GET DIAGNOSTICS inserted = ROW_COUNT;
     END;
 

@@ -15,10 +15,21 @@ pub const VERIFY_SQL: &str = include_str!("../../sql/verify.sql");
 /// The least-privilege roles (`sql/roles.sql`), applied only on request.
 pub const ROLES_SQL: &str = include_str!("../../sql/roles.sql");
 
-/// Removes psql meta-commands (`\set ...`), which only psql understands.
+/// The init lock the two schema files include right after `BEGIN`
+/// (`sql/lock_for_init.sql`).
+const LOCK_FOR_INIT_SQL: &str = include_str!("../../sql/lock_for_init.sql");
+
+/// A file as the server runs it without psql: `\ir lock_for_init.sql` is
+/// inlined where it stands (it belongs inside the file's transaction); the
+/// other meta-commands only psql understands are removed, among them the
+/// `\ir` of the foreign-code guard, which [`refuse_foreign_code`] runs first.
 fn without_meta_commands(sql: &str) -> String {
     sql.lines()
-        .filter(|l| !l.trim_start().starts_with('\\'))
+        .filter_map(|l| match l.trim() {
+            "\\ir lock_for_init.sql" => Some(LOCK_FOR_INIT_SQL),
+            meta if meta.starts_with('\\') => None,
+            _ => Some(l),
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -142,5 +153,12 @@ mod tests {
         assert!(VERIFY_SQL.contains("\\set"));
         assert!(!without_meta_commands(VERIFY_SQL).contains("\\set"));
         assert!(VERIFY_SQL.contains("DO $verify$"));
+        for file in [INITIATION_SQL, TRANSFORMATION_SQL] {
+            let inlined = without_meta_commands(file);
+            assert!(!inlined.contains("\\ir"));
+            assert!(
+                inlined.contains("BEGIN;\nSET LOCAL client_min_messages = warning;\n\n-- One init")
+            );
+        }
     }
 }
