@@ -45,7 +45,14 @@ pub fn trigger_statements(sql: &str, stand_in: &str) -> Result<Vec<(String, Stri
         .collect();
     let code = code.join("\n");
     let mut statements = Vec::new();
+    // A statement kept in a constant (`name constant text := $insert$...$insert$`) runs
+    // where the body EXECUTEs it, after the statements written out: it goes last.
+    let mut held = Vec::new();
     for piece in code.split(';') {
+        let (piece, kept) = match piece.split_once(":= $insert$") {
+            Some((_, text)) => (text.trim_end().trim_end_matches("$insert$"), true),
+            None => (piece, false),
+        };
         // A statement may follow the block's BEGIN or an IF's THEN in the same piece.
         let statement = piece
             .lines()
@@ -75,8 +82,13 @@ pub fn trigger_statements(sql: &str, stand_in: &str) -> Result<Vec<(String, Stri
             .replace("@schema@", "public")
             .replace("INTO batch", "")
             .replace("new_rows", stand_in);
-        statements.push((label, statement));
+        if kept {
+            held.push((label, statement));
+        } else {
+            statements.push((label, statement));
+        }
     }
+    statements.append(&mut held);
     if statements.is_empty() {
         bail!("no INSERT statements in the trigger function");
     }
