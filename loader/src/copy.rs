@@ -23,12 +23,15 @@ use crate::encode::{CopyFormat, EncodeFault, EncodeOptions, Encoder, Reject, Sum
 use crate::error::{Error, Result};
 use crate::rejects::Rejects;
 
-/// Bytes asked of the source per read. Chosen by the `chunk_size` criterion
-/// run (BENCHMARKS.md): larger reads bought nothing measurable.
-pub const READ_CHUNK: usize = 256 * 1024;
+/// Bytes asked of the source per read. The `chunk_size` criterion run
+/// (BENCHMARKS.md) found the encoder's speed flat from 16 KiB to 1 MiB; 64 KiB
+/// keeps the pipeline's buffers small (peak RSS, BENCHMARKS.md).
+pub const READ_CHUNK: usize = 64 * 1024;
 
 /// Encoded bytes gathered before one CopyData message goes to the channel.
-pub const FLUSH_BYTES: usize = 256 * 1024;
+/// With [`CHANNEL_DEPTH`] and the recycled buffers, this sets the pipeline's
+/// memory: about 13 buffers of 1.5x this size at most.
+pub const FLUSH_BYTES: usize = 64 * 1024;
 
 /// Messages in flight between the encoder task and the COPY task.
 pub const CHANNEL_DEPTH: usize = 4;
