@@ -170,16 +170,14 @@ impl Source {
     }
 }
 
-/// A path as the ledger's key: as it is when it is UTF-8; otherwise with
-/// each byte that is not escaped (`\xe9`), so names that differ only there
-/// stay apart.
+/// A path as the ledger's key: its text, with a backslash written `\\` and
+/// each byte that is not UTF-8 written `\xe9`, so every path has its own key
+/// (a file named `caf\xe9.csv` in ASCII and one named `caf` + byte 0xe9 +
+/// `.csv` stay apart).
 fn path_key(path: &std::path::Path) -> String {
-    if let Some(text) = path.to_str() {
-        return text.to_string();
-    }
     let mut key = String::new();
     for chunk in path.as_os_str().as_encoded_bytes().utf8_chunks() {
-        key.push_str(chunk.valid());
+        key.push_str(&chunk.valid().replace('\\', "\\\\"));
         for b in chunk.invalid() {
             key.push_str(&format!("\\x{b:02x}"));
         }
@@ -193,7 +191,8 @@ impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let shown = match self {
             Source::S3 { bucket, key, .. } => format!("s3://{bucket}/{key}"),
-            Source::File(path) => path.display().to_string(),
+            // Escaped as in the ledger's key, not lossily.
+            Source::File(path) => path_key(path),
             Source::Stdin { name } if name == "-" => "stdin".to_string(),
             Source::Stdin { name } => format!("stdin ({name})"),
         };

@@ -985,10 +985,30 @@ async fn a_file_has_one_ledger_name_however_its_path_is_given() {
         std::fs::write(&path, csv.as_bytes()).expect("write");
         path
     };
-    for path in [latin(0xe9), latin(0xe8)] {
+    // The third is named in ASCII what the first's key escapes it to: its
+    // key escapes the backslash, so it is a new object, not the first again.
+    let ascii = write(dir.path(), "l\\xe9.csv", csv.as_bytes());
+    for path in [latin(0xe9), latin(0xe8), ascii] {
         let report = loader.load(&Source::File(path), None).await.expect("load");
         assert_eq!(report.outcome, Outcome::Loaded);
     }
+    // The CLI takes a name that is not UTF-8 as an argument (it is the same
+    // file, under the same key) and shows it escaped as in the ledger.
+    let out = loader_cmd(&db, None)
+        .arg("load")
+        .arg(latin(0xe9))
+        .output()
+        .expect("run loader");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("skipped") && stdout.contains("/l\\xe9.csv"),
+        "{stdout}"
+    );
     assert_eq!(
         count(
             &client,
@@ -998,6 +1018,14 @@ async fn a_file_has_one_ledger_name_however_its_path_is_given() {
         .await,
         2
     );
-    assert_eq!(count(&client, "SELECT count(*) FROM load_ledger").await, 3);
+    assert_eq!(
+        count(
+            &client,
+            r"SELECT count(*) FROM load_ledger WHERE right(object_key, 11) = '/l\\xe9.csv'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(count(&client, "SELECT count(*) FROM load_ledger").await, 4);
     assert_verified(&client).await;
 }

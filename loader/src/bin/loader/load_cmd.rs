@@ -1,6 +1,7 @@
 //! `loader load`: expand the sources, load them on N connections, report.
 
 use std::collections::VecDeque;
+use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -41,8 +42,9 @@ pub struct LoadArgs {
     /// What to load: a file, a directory (its .csv and .csv.gz files), `-`
     /// for stdin, s3://bucket/key, or s3://bucket/prefix/ (every object under
     /// the prefix: a backfill).
+    // OsString: a file's name need not be UTF-8.
     #[arg(required = true, value_name = "SRC")]
-    sources: Vec<String>,
+    sources: Vec<OsString>,
     #[command(flatten)]
     db: DbArgs,
     #[command(flatten)]
@@ -95,7 +97,7 @@ struct Item {
 }
 
 pub async fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
-    let needs_s3 = args.sources.iter().any(|s| s.starts_with("s3://"));
+    let needs_s3 = args.sources.iter().any(|s| s3_url(s).is_some());
     let s3 = if needs_s3 {
         Some(cli::s3_client().await)
     } else {
@@ -295,8 +297,8 @@ async fn expand(args: &LoadArgs, s3: Option<&aws_sdk_s3::Client>) -> anyhow::Res
                 },
                 size: None,
             });
-        } else if src.starts_with("s3://") {
-            let (bucket, key) = cli::split_s3_url(src)?;
+        } else if let Some(url) = s3_url(src) {
+            let (bucket, key) = cli::split_s3_url(url)?;
             let client = s3.context("no S3 client")?;
             if key.is_empty() || key.ends_with('/') {
                 list_prefix(client, &bucket, &key, &args.suffixes, &mut items).await?;
@@ -308,7 +310,7 @@ async fn expand(args: &LoadArgs, s3: Option<&aws_sdk_s3::Client>) -> anyhow::Res
             }
         } else {
             let path = PathBuf::from(src);
-            let meta = std::fs::metadata(&path).with_context(|| src.clone())?;
+            let meta = std::fs::metadata(&path).with_context(|| Source::File(path.clone()))?;
             if meta.is_dir() {
                 list_dir(&path, &args.suffixes, &mut items)?;
             } else {
@@ -320,6 +322,11 @@ async fn expand(args: &LoadArgs, s3: Option<&aws_sdk_s3::Client>) -> anyhow::Res
         }
     }
     Ok(items)
+}
+
+/// The argument as an `s3://` URL, if it is one.
+fn s3_url(src: &OsStr) -> Option<&str> {
+    src.to_str().filter(|s| s.starts_with("s3://"))
 }
 
 fn wanted(name: &str, suffixes: &[String]) -> bool {
