@@ -22,6 +22,7 @@ use crate::columns::{COLUMNS, LOAD_ID_COLUMN, STAGING_TABLE};
 use crate::encode::{CopyFormat, EncodeFault, EncodeOptions, Encoder, Reject, Summary};
 use crate::error::{Error, Result};
 use crate::rejects::Rejects;
+use crate::source::Opened;
 
 /// Bytes asked of the source per read. The `chunk_size` criterion run
 /// (BENCHMARKS.md) found the encoder's speed flat from 16 KiB to 1 MiB; 64 KiB
@@ -38,6 +39,31 @@ pub const CHANNEL_DEPTH: usize = 4;
 
 /// Buffers kept for reuse between the two tasks.
 const RECYCLED_BUFFERS: usize = 8;
+
+/// Reads a compressed object on after its decoded bytes failed to parse as
+/// `fault`: when the rest fails the decompressor's check, that is the
+/// cause, and the error says both. `None` when the rest reads cleanly (the
+/// CSV itself is bad) or cannot be read (the CSV error stands).
+async fn corrupt_rest(
+    reader: &mut Pin<Box<dyn AsyncRead + Send>>,
+    object: &str,
+    fault: &EncodeFault,
+) -> Option<Error> {
+    let mut discard = tokio::io::sink();
+    let e = tokio::io::copy(reader, &mut discard).await.err()?;
+    match crate::source::read_error(object, e, false) {
+        Error::Data {
+            object,
+            fault: corrupt,
+        } => Some(Error::Data {
+            object,
+            fault: Box::new(EncodeFault::Input(format!(
+                "{corrupt}; read before the check failed, its bytes gave: {fault}"
+            ))),
+        }),
+        _ => None,
+    }
+}
 
 /// `"name"` with embedded quotes doubled: the one way identifiers reach SQL.
 pub fn quote_ident(name: &str) -> String {
@@ -138,20 +164,24 @@ pub struct Streamed {
     pub content_hash: u128,
 }
 
-/// Reads `reader` to its end through the encoder into `sink`, the encoder on
-/// its own task. On any error the COPY is left unfinished (the caller drops
-/// the sink, which aborts it).
+/// Reads the opened object to its end through the encoder into `sink`, the
+/// encoder on its own task. On any error the COPY is left unfinished (the
+/// caller drops the sink, which aborts it).
 ///
 /// # Errors
 /// Bad data ([`Error::Data`]), a read failure ([`Error::Read`], marked not
 /// retryable: whether the source can be read again is the caller's to
-/// say), or the sink's database error.
+/// say), or the sink's database error. Bad data in a compressed object is
+/// reported as corrupt compressed data when the rest of the object fails
+/// its check.
 pub async fn stream_into(
     sink: &mut CopySink,
-    mut reader: Pin<Box<dyn AsyncRead + Send>>,
+    opened: Opened,
     options: EncodeOptions,
     object: &str,
 ) -> Result<Streamed> {
+    let compressed = opened.gzip;
+    let mut reader = opened.reader;
     let (tx, mut rx) = mpsc::channel::<Bytes>(CHANNEL_DEPTH);
     // Buffers come back from the COPY side once the connection has copied
     // them out, so a load cycles through a handful of buffers instead of
@@ -169,6 +199,20 @@ pub async fn stream_into(
             object: shown.clone(),
             fault: Box::new(fault),
         };
+        // A flipped byte in a gzip stream decodes to garbage, and gzip's
+        // checksum comes only at the end: garbage that reads as bad CSV is
+        // the compressed data's fault, so read on and say so when it is.
+        macro_rules! bad_data {
+            ($fault:expr) => {{
+                let fault = $fault;
+                if compressed {
+                    if let Some(corrupt) = corrupt_rest(&mut reader, &shown, &fault).await {
+                        return Err(corrupt);
+                    }
+                }
+                return Err(data_error(fault));
+            }};
+        }
         let mut rejects = Rejects::default();
         let mut set_aside = |taken: Vec<Reject>| {
             taken
@@ -190,7 +234,9 @@ pub async fn stream_into(
                 break;
             }
             hasher.update(&input);
-            encoder.encode(&input, &mut out).map_err(data_error)?;
+            if let Err(fault) = encoder.encode(&input, &mut out) {
+                bad_data!(fault);
+            }
             set_aside(encoder.take_rejects())?;
             if out.len() >= FLUSH_BYTES {
                 let next = spare_rx.try_recv().unwrap_or_else(|_| fresh());
@@ -201,7 +247,10 @@ pub async fn stream_into(
                 }
             }
         }
-        let mut summary = encoder.finish(&mut out).map_err(data_error)?;
+        let mut summary = match encoder.finish(&mut out) {
+            Ok(summary) => summary,
+            Err(fault) => bad_data!(fault),
+        };
         set_aside(std::mem::take(&mut summary.rejects))?;
         if !out.is_empty() && tx.send(out.freeze()).await.is_err() {
             return Ok(None);

@@ -597,7 +597,7 @@ async fn stage(
         max_record_bytes: options.max_record_bytes,
         contract: options.contract.clone(),
     };
-    let streamed = match stream_into(&mut sink, opened.reader, encode, shown).await {
+    let streamed = match stream_into(&mut sink, opened, encode, shown).await {
         // A read error after the whole body arrived is the content's fault
         // (a truncated gzip stream), not the network's.
         Err(Error::Read {

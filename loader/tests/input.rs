@@ -194,8 +194,9 @@ async fn zstd_objects_load_like_plain_ones_from_files_and_s3() {
     assert_verified(&client).await;
 }
 
-/// A corrupt gzip header, a wrong gzip checksum and a zstd frame whose
-/// window is over the decoder's limit are the content's fault: bad data,
+/// A corrupt gzip header, a wrong gzip checksum (also when the corrupt bytes
+/// first fail as CSV) and a zstd frame whose window is over the decoder's
+/// limit are the content's fault: bad data,
 /// named as such, never retried (the S3 attempt is not repeated), nothing
 /// staged; so are streams cut short, wherever the cut. The same bytes from
 /// S3 give the same answer.
@@ -237,10 +238,33 @@ async fn corrupt_compressed_objects_are_bad_data_not_retried() {
     // is at fault too (a read error, not a data error: no row is named).
     let half = gz.len() / 2;
     let zst = zstd::encode_all(&csv[..], 3).expect("zstd");
+    // One byte flipped mid-stream: it decodes to garbage that fails as CSV
+    // before gzip's checksum (at the end) fails; the checksum is the cause.
+    let mut flipped = gz.clone();
+    flipped[half] ^= 0xff;
+    // A bad row in a sound gzip stream is the row's fault.
+    let mut bad_row = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let newline = csv.iter().position(|&b| b == b'\n').expect("a header line");
+    bad_row.write_all(&csv[..newline]).expect("gzip");
+    bad_row.write_all(b"\nnot,a,row").expect("gzip");
+    bad_row.write_all(&csv[newline..]).expect("gzip");
+    let bad_row = bad_row.finish().expect("gzip");
     // (name, bytes, text of the error, a data error)
-    let cases: [(&str, &[u8], &str, bool); 8] = [
+    let cases: [(&str, &[u8], &str, bool); 10] = [
         ("bad-header.csv.gz", &bad_header, "corrupt gzip data", true),
         ("bad-crc.csv.gz", &bad_stream, "corrupt gzip data", true),
+        (
+            "flipped.csv.gz",
+            &flipped,
+            "; read before the check failed, its bytes gave: line",
+            true,
+        ),
+        (
+            "bad-row.csv.gz",
+            &bad_row,
+            "line 2: expected 17 fields, found 3",
+            true,
+        ),
         (
             "big-window.csv.zst",
             &big_window,

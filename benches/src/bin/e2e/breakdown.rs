@@ -153,7 +153,7 @@ pub async fn run(pg: &LocalPostgres, file: &Path, rows: u64) -> Result<Vec<Step>
         load_id: Some(load_id),
         ..EncodeOptions::default()
     };
-    let streamed = stream_into(&mut sink, opened.reader, options, &name).await?;
+    let streamed = stream_into(&mut sink, opened, options, &name).await?;
     let copied = sink.finish().await?;
     if copied != rows {
         bail!("COPY inserted {copied} rows, expected {rows}");
