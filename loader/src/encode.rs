@@ -926,6 +926,17 @@ impl Encoder {
             match self.opts.contract.header.column_for(name) {
                 Some(c) if self.mapping[c] != NO_FIELD => duplicate.push(show_value(name)),
                 Some(c) => self.mapping[c] = i,
+                // Say where a column without a name is: a trailing comma
+                // is the usual cause, and `""` alone would not say so.
+                None if name.is_empty() => unknown.push(format!(
+                    "\"\" (field {} of {n}, unnamed{})",
+                    i + 1,
+                    if i + 1 == n {
+                        ": a trailing comma?"
+                    } else {
+                        ""
+                    }
+                )),
                 None => unknown.push(show_value(name)),
             }
         }

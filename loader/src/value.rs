@@ -62,12 +62,12 @@ impl ValueFault {
             ValueFault::DateSyntax => "not a date (expected YYYY-MM-DD)",
             ValueFault::DateOutOfRange => "no such date",
             ValueFault::DateTooLate => {
-                "implausible date: later than the load's time plus --max-date-ahead (default 1 day)"
+                "implausible date: later than the load's time plus --max-date-ahead (1 day unless set)"
             }
             ValueFault::DateTooEarly => {
-                "implausible date: earlier than --min-date (default 1900-01-01)"
+                "implausible date: earlier than --min-date (1900-01-01 unless set)"
             }
-            ValueFault::TimeSyntax => "not a time (expected HH:MM:SS)",
+            ValueFault::TimeSyntax => "not a time (expected HH:MM, HH:MM:SS or HH:MM:SS.ffffff, two-digit hours)",
             ValueFault::TimeOutOfRange => "no such time of day",
             ValueFault::NumberSyntax => "not a decimal number",
             ValueFault::TooManyDecimals => "more than 2 decimal places (would be rounded)",

@@ -175,6 +175,11 @@ fn header_problems_are_named() {
         unknown.contains("unknown columns: \"Loyalty_Points\""),
         "{unknown}"
     );
+    let trailing = header_error(&format!("{HEADER},"));
+    assert!(
+        trailing.contains("unknown columns: \"\" (field 18 of 18, unnamed: a trailing comma?)"),
+        "{trailing}"
+    );
     let twice = header_error(&format!("{HEADER},store_id"));
     assert!(
         twice.contains("columns named twice: \"store_id\""),

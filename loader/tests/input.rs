@@ -451,7 +451,7 @@ async fn implausible_dates_are_bad_rows() {
     assert!(
         stdout.contains(&format!(
             "line 3, column transaction_date: implausible date: later than the load's time \
-             plus --max-date-ahead (default 1 day) (value \"{in_two_days}\")"
+             plus --max-date-ahead (1 day unless set) (value \"{in_two_days}\")"
         )),
         "{stdout}"
     );
