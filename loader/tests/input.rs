@@ -1053,3 +1053,31 @@ async fn a_file_has_one_ledger_name_however_its_path_is_given() {
     assert_eq!(count(&client, "SELECT count(*) FROM load_ledger").await, 4);
     assert_verified(&client).await;
 }
+
+/// `s3://bucket` without its slash is refused, not read as the whole bucket;
+/// a prefix's objects left out by `--suffixes` are named, as a directory's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bare_bucket_is_refused_and_prefix_skips_are_named() {
+    let (db, client) = fresh_db("prefixes").await;
+    let (s3, s3_client) = local_s3("lake");
+    let csv = format!("{HEADER}\n{}\n", row("PRE001", "2024-03-01"));
+    put(&s3_client, "lake", "pre/a.csv", csv.clone().into_bytes()).await;
+    put(&s3_client, "lake", "pre/notes.txt", b"not a load".to_vec()).await;
+
+    let (ok, stdout, stderr) = run(loader_cmd(&db, Some(&s3)).args(["load", "s3://lake"]));
+    assert!(!ok, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("s3://lake: names a bucket, not an object; write s3://lake/"),
+        "{stderr}"
+    );
+    assert_eq!(count(&client, "SELECT count(*) FROM load_ledger").await, 0);
+
+    let (ok, stdout, stderr) = run(loader_cmd(&db, Some(&s3)).args(["load", "s3://lake/pre/"]));
+    assert!(ok, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("skipped     s3://lake/pre/notes.txt  its name does not end in one of"),
+        "{stderr}"
+    );
+    assert_eq!(count(&client, "SELECT count(*) FROM facts").await, 1);
+    assert_verified(&client).await;
+}

@@ -209,7 +209,11 @@ pub fn split_s3_url(url: &str) -> anyhow::Result<(String, String)> {
     let Some(rest) = url.strip_prefix("s3://") else {
         bail!("{url}: not an s3:// URL");
     };
-    let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+    // A bucket without its slash is refused rather than read as the whole
+    // bucket: one missing character should not start a full backfill.
+    let Some((bucket, key)) = rest.split_once('/') else {
+        bail!("{url}: names a bucket, not an object; write {url}/ to load every object in it");
+    };
     if bucket.is_empty() {
         bail!("{url}: no bucket name");
     }

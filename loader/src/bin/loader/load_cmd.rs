@@ -401,6 +401,13 @@ async fn list_prefix(
         for object in page.contents() {
             let Some(key) = object.key() else { continue };
             if !wanted(key, suffixes) {
+                // Named, as in a directory: a backfill should not leave
+                // objects out without saying so.
+                let shown = Source::s3(bucket, key);
+                let _ = writeln!(
+                    std::io::stderr().lock(),
+                    "skipped     {shown}  its name does not end in one of --suffixes"
+                );
                 continue;
             }
             let size = object.size().and_then(|n| u64::try_from(n).ok());
