@@ -40,28 +40,38 @@ pub const CHANNEL_DEPTH: usize = 4;
 /// Buffers kept for reuse between the two tasks.
 const RECYCLED_BUFFERS: usize = 8;
 
-/// Reads a compressed object on after its decoded bytes failed to parse as
-/// `fault`: when the rest fails the decompressor's check, that is the
-/// cause, and the error says both. `None` when the rest reads cleanly (the
-/// CSV itself is bad) or cannot be read (the CSV error stands).
-async fn corrupt_rest(
+/// The error for bad data (`fault`) in the object `reader` was reading. A
+/// flipped byte in a gzip stream decodes to garbage, and gzip's checksum
+/// comes only at the end: so a compressed object is read on, and when the
+/// rest fails the decompressor's check, that is the cause and the error
+/// says both. Otherwise (a sound stream, or one that cannot be read on) the
+/// CSV fault stands.
+async fn bad_data(
     reader: &mut Pin<Box<dyn AsyncRead + Send>>,
+    compressed: bool,
     object: &str,
-    fault: &EncodeFault,
-) -> Option<Error> {
-    let mut discard = tokio::io::sink();
-    let e = tokio::io::copy(reader, &mut discard).await.err()?;
-    match crate::source::read_error(object, e, false) {
-        Error::Data {
-            object,
-            fault: corrupt,
-        } => Some(Error::Data {
-            object,
-            fault: Box::new(EncodeFault::Input(format!(
-                "{corrupt}; read before the check failed, its bytes gave: {fault}"
-            ))),
-        }),
-        _ => None,
+    fault: EncodeFault,
+) -> Error {
+    if compressed {
+        let rest = tokio::io::copy(reader, &mut tokio::io::sink()).await;
+        if let Err(e) = rest {
+            if let Error::Data {
+                object,
+                fault: corrupt,
+            } = crate::source::read_error(object, e, false)
+            {
+                return Error::Data {
+                    object,
+                    fault: Box::new(EncodeFault::Input(format!(
+                        "{corrupt}; read before the check failed, its bytes gave: {fault}"
+                    ))),
+                };
+            }
+        }
+    }
+    Error::Data {
+        object: object.to_string(),
+        fault: Box::new(fault),
     }
 }
 
@@ -173,7 +183,7 @@ pub struct Streamed {
 /// retryable: whether the source can be read again is the caller's to
 /// say), or the sink's database error. Bad data in a compressed object is
 /// reported as corrupt compressed data when the rest of the object fails
-/// its check.
+/// its check (`bad_data`).
 pub async fn stream_into(
     sink: &mut CopySink,
     opened: Opened,
@@ -195,24 +205,6 @@ pub async fn stream_into(
         let fresh = || BytesMut::with_capacity(FLUSH_BYTES + FLUSH_BYTES / 2);
         let mut out = fresh();
         let mut hasher = xxhash_rust::xxh3::Xxh3Default::new();
-        let data_error = |fault: EncodeFault| Error::Data {
-            object: shown.clone(),
-            fault: Box::new(fault),
-        };
-        // A flipped byte in a gzip stream decodes to garbage, and gzip's
-        // checksum comes only at the end: garbage that reads as bad CSV is
-        // the compressed data's fault, so read on and say so when it is.
-        macro_rules! bad_data {
-            ($fault:expr) => {{
-                let fault = $fault;
-                if compressed {
-                    if let Some(corrupt) = corrupt_rest(&mut reader, &shown, &fault).await {
-                        return Err(corrupt);
-                    }
-                }
-                return Err(data_error(fault));
-            }};
-        }
         let mut rejects = Rejects::default();
         let mut set_aside = |taken: Vec<Reject>| {
             taken
@@ -235,7 +227,7 @@ pub async fn stream_into(
             }
             hasher.update(&input);
             if let Err(fault) = encoder.encode(&input, &mut out) {
-                bad_data!(fault);
+                return Err(bad_data(&mut reader, compressed, &shown, fault).await);
             }
             set_aside(encoder.take_rejects())?;
             if out.len() >= FLUSH_BYTES {
@@ -249,7 +241,7 @@ pub async fn stream_into(
         }
         let mut summary = match encoder.finish(&mut out) {
             Ok(summary) => summary,
-            Err(fault) => bad_data!(fault),
+            Err(fault) => return Err(bad_data(&mut reader, compressed, &shown, fault).await),
         };
         set_aside(std::mem::take(&mut summary.rejects))?;
         if !out.is_empty() && tx.send(out.freeze()).await.is_err() {
