@@ -9,7 +9,10 @@
 //! - numeric(15,2): `[+-]digits[.digits]` (or `.5`), at most 13 integer digits;
 //!   more than 2 decimals only when the extra ones are zeros (`1.500`), never
 //!   rounded; no exponent, `NaN`, `Infinity`, thousands separators or currency signs;
-//! - smallint, integer: `[+-]digits` within the type's range.
+//! - smallint, integer: `[+-]digits` within the type's range, and a fraction
+//!   only when its digits are all zeros (`38.0`, `38.`): what a dataframe writes
+//!   for an integer column with a missing value (pandas turns the column into
+//!   floats). `38.5` is refused, never rounded.
 //!
 //! Negative amounts and quantities are accepted: they are how returns and
 //! refunds appear in retail data.
@@ -43,6 +46,8 @@ pub enum ValueFault {
     NumberOutOfRange,
     /// Not an integer.
     IntegerSyntax,
+    /// A number with a non-zero fraction in an integer column.
+    IntegerFraction,
     /// Outside smallint's range.
     SmallintOutOfRange,
     /// Outside integer's range.
@@ -73,6 +78,7 @@ impl ValueFault {
             ValueFault::TooManyDecimals => "more than 2 decimal places (would be rounded)",
             ValueFault::NumberOutOfRange => "out of range for numeric(15,2)",
             ValueFault::IntegerSyntax => "not an integer",
+            ValueFault::IntegerFraction => "not a whole number (would be rounded)",
             ValueFault::SmallintOutOfRange => "out of range for smallint",
             ValueFault::IntegerOutOfRange => "out of range for integer",
         }
@@ -236,8 +242,20 @@ fn parse_integer(field: &[u8], min: i64, max: i64) -> Result<i64, ValueFault> {
     }
     let mut value: i64 = 0;
     let mut overflow = false;
-    for &b in digits {
-        let d = digit(b).ok_or(ValueFault::IntegerSyntax)?;
+    for (i, &b) in digits.iter().enumerate() {
+        let Some(d) = digit(b) else {
+            // `38.0`: a point after at least one digit, then only zeros.
+            if b == b'.' && i > 0 {
+                let fraction = &digits[i + 1..];
+                if fraction.iter().all(|&b| b == b'0') {
+                    break;
+                }
+                if fraction.iter().all(u8::is_ascii_digit) {
+                    return Err(ValueFault::IntegerFraction);
+                }
+            }
+            return Err(ValueFault::IntegerSyntax);
+        };
         value = value * 10 + d as i64;
         // Saturate instead of wrapping; keep scanning to tell syntax errors apart.
         if value > 1 << 40 {
@@ -391,7 +409,20 @@ mod tests {
         assert_eq!(parse_int2(b"32767"), Ok(32767));
         assert_eq!(parse_int2(b"32768"), Err(ValueFault::SmallintOutOfRange));
         assert_eq!(parse_int2(b"70000"), Err(ValueFault::SmallintOutOfRange));
-        assert_eq!(parse_int2(b"3.0"), Err(ValueFault::IntegerSyntax));
+        // A zero fraction is the integer; any other is refused, never rounded.
+        assert_eq!(parse_int2(b"3.0"), Ok(3));
+        assert_eq!(parse_int2(b" -3.000 "), Ok(-3));
+        assert_eq!(parse_int4(b"38."), Ok(38));
+        assert_eq!(parse_int2(b"32767.0"), Ok(32767));
+        assert_eq!(parse_int2(b"32768.0"), Err(ValueFault::SmallintOutOfRange));
+        assert_eq!(parse_int2(b"3.5"), Err(ValueFault::IntegerFraction));
+        assert_eq!(parse_int4(b"3.01"), Err(ValueFault::IntegerFraction));
+        assert_eq!(parse_int4(b".0"), Err(ValueFault::IntegerSyntax));
+        assert_eq!(parse_int4(b"-.0"), Err(ValueFault::IntegerSyntax));
+        assert_eq!(parse_int4(b"3.0x"), Err(ValueFault::IntegerSyntax));
+        assert_eq!(parse_int4(b"3..0"), Err(ValueFault::IntegerSyntax));
+        assert_eq!(parse_int4(b"3x.5"), Err(ValueFault::IntegerSyntax));
+        assert_eq!(parse_int4(b"3.0e1"), Err(ValueFault::IntegerSyntax));
         assert_eq!(parse_int4(b"2147483647"), Ok(i32::MAX));
         assert_eq!(
             parse_int4(b"2147483648"),

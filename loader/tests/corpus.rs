@@ -228,6 +228,21 @@ const CASES: &[Case] = &[
         &["A3Z001"],
         &[("A3Z001", "total_amount", Some("1.50"))],
     ),
+    loads(
+        "integer_zero_fraction.csv",
+        &["IZF001"],
+        &[
+            ("IZF001", "store_id", Some("7")),
+            ("IZF001", "product_id", Some("12")),
+            ("IZF001", "quantity_sold", Some("2")),
+            ("IZF001", "customer_id", Some("9")),
+            ("IZF001", "customer_age", Some("33")),
+        ],
+    ),
+    fails(
+        "integer_fraction_refused.csv",
+        "line 3, column customer_age: not a whole number (would be rounded) (value \"33.5\")",
+    ),
     fails(
         "amount_too_large.csv",
         "line 3, column total_amount: out of range for numeric(15,2) (value \"10000000000000.00\")",
