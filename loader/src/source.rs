@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use async_compression::tokio::bufread::{GzipDecoder, ZstdDecoder};
+use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use tokio::io::{AsyncRead, AsyncReadExt, BufReader, ReadBuf};
 
@@ -668,11 +669,32 @@ where
     let status = http_status(&e);
     let (retryable, message) = match &e {
         SdkError::TimeoutError(_) => (true, "timed out".to_string()),
-        SdkError::DispatchFailure(d) => (true, format!("request not sent: {d:?}")),
-        SdkError::ResponseError(_) => (true, "response could not be read".to_string()),
+        SdkError::DispatchFailure(_) => match credentials_fault(&e) {
+            Some(CredentialsError::CredentialsNotLoaded(_)) => (
+                false,
+                "no AWS credentials: none of the standard sources (environment, \
+                 AWS_PROFILE's profile, SSO, web identity, container or instance role) \
+                 has any; set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+                    .to_string(),
+            ),
+            // A provider that timed out (the instance metadata service under load) may
+            // answer on the next try; one that answered with an error will answer the same.
+            Some(fault) => (
+                matches!(fault, CredentialsError::ProviderTimedOut(_)),
+                format!("AWS credentials: {}", causes(fault)),
+            ),
+            None => (true, format!("request not sent: {}", causes(&e))),
+        },
+        SdkError::ResponseError(_) => (true, format!("response could not be read: {}", causes(&e))),
         SdkError::ServiceError(service) => {
             let err = service.err();
-            let code = err.code().unwrap_or("unknown");
+            // A HEAD response has no body, so its errors come without a code.
+            let code = err.code().unwrap_or(match status {
+                Some(301 | 307) => "the bucket is in another region (set AWS_REGION to its region)",
+                Some(403) => "AccessDenied (wrong credentials, or not allowed to read it)",
+                Some(404) => "NotFound",
+                _ => "unknown",
+            });
             let retryable = status.is_some_and(|s| s >= 500 || s == 429)
                 || matches!(
                     code,
@@ -684,7 +706,7 @@ where
             };
             (retryable, message)
         }
-        other => (false, format!("{other}")),
+        _ => (false, causes(&e)),
     };
     let message = match status {
         Some(s) => format!("{message} (HTTP {s})"),
@@ -697,6 +719,36 @@ where
         status,
         retryable,
     }
+}
+
+/// The credentials error under an SDK error, if that is what stopped the request.
+fn credentials_fault<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a CredentialsError> {
+    let mut next = e.source();
+    while let Some(cause) = next {
+        if let Some(fault) = cause.downcast_ref::<CredentialsError>() {
+            return Some(fault);
+        }
+        next = cause.source();
+    }
+    None
+}
+
+/// An error and its causes as one line of their own messages, e.g. "dispatch failure: io
+/// error: client error (Connect): tcp connect error: Connection refused (os error 111)",
+/// instead of the SDK's `Debug` output (a page of nested structs, raw responses included).
+fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        // Some errors repeat their source's message in their own.
+        if !text.is_empty() && !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        next = cause.source();
+    }
+    line
 }
 
 /// The SDK's HTTP response type, named once.

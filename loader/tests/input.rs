@@ -1081,3 +1081,72 @@ async fn a_bare_bucket_is_refused_and_prefix_skips_are_named() {
     assert_eq!(count(&client, "SELECT count(*) FROM facts").await, 1);
     assert_verified(&client).await;
 }
+
+/// Without credentials, an S3 load fails at once with what to set: no retries
+/// (nothing changes between tries) and no page of the SDK's structs; a wrong
+/// secret is named as such. With the credentials back, the same command loads.
+#[tokio::test]
+async fn missing_aws_credentials_fail_once_saying_what_to_set() {
+    let (db, client) = fresh_db("nocreds").await;
+    let (s3, s3_client) = local_s3("lake");
+    let csv = format!("{HEADER}\n{}\n", row("NOC001", "2024-03-01"));
+    put(&s3_client, "lake", "in/a.csv", csv.into_bytes()).await;
+
+    for source in ["s3://lake/in/a.csv", "s3://lake/in/"] {
+        let mut cmd = loader_cmd(&db, Some(&s3));
+        for var in [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        ] {
+            cmd.env_remove(var);
+        }
+        // No profile files and no instance metadata: the chain has nothing to find.
+        cmd.env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("RUST_LOG");
+        let (ok, stdout, stderr) = run(cmd.args(["load", source]));
+        let said = format!("{stdout}{stderr}");
+        assert!(!ok, "{said}");
+        assert!(
+            said.contains("no AWS credentials: none of the standard sources")
+                && said.contains("set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"),
+            "{said}"
+        );
+        assert!(!said.contains("retrying"), "{said}");
+        assert!(!said.contains("Error {"), "an SDK struct dump: {said}");
+        // The named object's failure is on record, tried once; the prefix's listing
+        // failed before it named any object.
+        assert_eq!(
+            count(
+                &client,
+                "SELECT count(*) FROM load_ledger WHERE status = 'failed' AND attempts = 1
+                   AND object_key = 'in/a.csv' AND error LIKE '%no AWS credentials%'"
+            )
+            .await,
+            1
+        );
+        assert_eq!(count(&client, "SELECT count(*) FROM load_ledger").await, 1);
+    }
+
+    // A wrong secret: S3 answers the HEAD with a bare 403 (no body, so no error code).
+    let (ok, stdout, stderr) = run(loader_cmd(&db, Some(&s3))
+        .env("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+        .args(["load", "s3://lake/in/a.csv"]));
+    let said = format!("{stdout}{stderr}");
+    assert!(!ok, "{said}");
+    assert!(
+        said.contains("S3 HeadObject failed: AccessDenied (wrong credentials, or not allowed to read it) (HTTP 403)"),
+        "{said}"
+    );
+    assert!(!said.contains("retrying"), "{said}");
+    assert_eq!(count(&client, "SELECT count(*) FROM facts").await, 0);
+
+    let (ok, stdout, stderr) = run(loader_cmd(&db, Some(&s3)).args(["load", "s3://lake/in/"]));
+    assert!(ok, "{stdout}{stderr}");
+    assert_eq!(count(&client, "SELECT count(*) FROM facts").await, 1);
+}

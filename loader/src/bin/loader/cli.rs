@@ -12,10 +12,13 @@ use loader::{schema, Db, DbConfig};
 use crate::out::say;
 
 /// Logs go to stderr: human-readable on a terminal, JSON otherwise.
-/// `RUST_LOG` overrides the level (default: warnings and errors).
+/// `RUST_LOG` replaces the filter. By default warnings and errors, but not
+/// `aws_config`'s warnings: its credential chain warns for each source it
+/// tried, and the object's error already says what is wrong ("no AWS
+/// credentials: ...").
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,aws_config=error"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
