@@ -1150,3 +1150,44 @@ async fn missing_aws_credentials_fail_once_saying_what_to_set() {
     assert!(ok, "{stdout}{stderr}");
     assert_eq!(count(&client, "SELECT count(*) FROM facts").await, 1);
 }
+
+/// A prefix whose keys hold what XML and URLs mangle (a control character, a
+/// carriage return, `+`, `%`, a space, non-ASCII) loads every object under its
+/// exact key: the listing asks for URL-encoded keys and decodes them. With
+/// raw keys the control character failed the whole listing, and the carriage
+/// return came back as a line feed (a key that does not exist).
+#[tokio::test]
+async fn a_prefix_of_odd_keys_lists_and_loads_each_under_its_own_key() {
+    let (db, client) = fresh_db("oddkeys").await;
+    let (s3, s3_client) = local_s3("lake");
+    let keys = [
+        "odd/ctl\u{1}.csv",
+        "odd/cr\rlf.csv",
+        "odd/a+b c.csv",
+        "odd/100%25 %zz.csv",
+        "odd/stra\u{df}e (2).csv",
+    ];
+    for (i, key) in keys.iter().enumerate() {
+        let csv = format!("{HEADER}\n{}\n", row(&format!("ODD00{i}"), "2024-03-01"));
+        put(&s3_client, "lake", key, csv.into_bytes()).await;
+    }
+
+    let (ok, stdout, stderr) = run(loader_cmd(&db, Some(&s3)).args(["load", "s3://lake/odd/"]));
+    assert!(ok, "{stdout}{stderr}");
+    assert_eq!(count(&client, "SELECT count(*) FROM facts").await, 5);
+    let mut loaded: Vec<String> = client
+        .query(
+            "SELECT object_key FROM load_ledger WHERE status = 'loaded'",
+            &[],
+        )
+        .await
+        .expect("ledger")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    loaded.sort();
+    let mut expected: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+    expected.sort();
+    assert_eq!(loaded, expected);
+    assert_verified(&client).await;
+}

@@ -31,6 +31,7 @@ pub mod events;
 pub mod faults;
 pub mod pg;
 pub mod s3;
+mod s3_listing;
 
 pub use faults::{FaultMode, FaultProxy};
 pub use pg::{find_psql, psql_command, LocalPostgres, TestDb};

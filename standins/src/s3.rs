@@ -10,8 +10,9 @@
 //! - ETags are the hex MD5 of the body, or `md5(part md5s)-N` after a multipart upload;
 //! - multipart parts wait as `ROOT/.upload_id-*.part-N` files; every part but the last must be
 //!   at least 5 MiB, as on AWS;
-//! - listings are sorted by key and carry key, size and last-modified, but no ETag, and ignore
-//!   `encoding-type=url` (a client asking for URL-encoded keys decodes `+` into a space).
+//! - listings are sorted by key and carry key, size and last-modified, but no ETag;
+//!   `encoding-type=url` gets URL-encoded keys as from S3 ([`crate::s3_listing`]: `s3s-fs`
+//!   itself ignores it).
 //!
 //! The server runs on its own thread and tokio runtime (see `background.rs`), so it works from
 //! synchronous code and from a current-thread test runtime alike.
@@ -28,6 +29,7 @@ use tempfile::TempDir;
 use tokio::net::TcpListener;
 
 use crate::background::BackgroundServer;
+use crate::s3_listing::UrlEncodedListings;
 
 /// The access key id every request must be signed with.
 pub const ACCESS_KEY_ID: &str = "standins";
@@ -230,7 +232,7 @@ fn create_bucket_dir(root: &Path, name: &str) -> Result<()> {
 fn build_service(root: &Path) -> Result<S3Service> {
     let fs = FileSystem::new(root)
         .map_err(|err| anyhow!("s3s-fs cannot serve {}: {err:?}", root.display()))?;
-    let mut builder = S3ServiceBuilder::new(fs);
+    let mut builder = S3ServiceBuilder::new(UrlEncodedListings(fs));
     builder.set_auth(SimpleAuth::from_single(ACCESS_KEY_ID, SECRET_ACCESS_KEY));
     Ok(builder.build())
 }

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use aws_sdk_s3::types::EncodingType;
 use clap::{Args, ValueEnum};
 
 use loader::metrics::Emf;
@@ -388,18 +389,28 @@ async fn list_prefix(
     suffixes: &[String],
     items: &mut Vec<Item>,
 ) -> anyhow::Result<()> {
+    // URL-encoded keys: a raw key holding a control character cannot cross
+    // XML 1.0 (the whole page would fail to parse) and a carriage return in one
+    // would come back as a line feed.
     let mut pages = client
         .list_objects_v2()
         .bucket(bucket)
         .prefix(prefix)
+        .encoding_type(EncodingType::Url)
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| {
             loader::source::s3_error(&format!("s3://{bucket}/{prefix}"), "ListObjectsV2", e)
         })?;
+        let encoded = page.encoding_type() == Some(&EncodingType::Url);
         for object in page.contents() {
             let Some(key) = object.key() else { continue };
+            let key = if encoded {
+                &listed_key(key).with_context(|| format!("listing s3://{bucket}/{prefix}"))?
+            } else {
+                key
+            };
             if !wanted(key, suffixes) {
                 // Named, as in a directory: a backfill should not leave
                 // objects out without saying so.
@@ -427,6 +438,15 @@ async fn list_prefix(
         }
     }
     Ok(())
+}
+
+/// A key from a listing with `encoding-type=url`: `+` for a space, `%XX` for
+/// other bytes (as S3 encodes; a `+` in the key itself comes as `%2B`).
+fn listed_key(encoded: &str) -> anyhow::Result<String> {
+    let spaced = encoded.replace('+', " ");
+    let bytes: Vec<u8> = percent_encoding::percent_decode_str(&spaced).collect();
+    String::from_utf8(bytes)
+        .map_err(|_| anyhow::anyhow!("the key {encoded:?} does not decode to UTF-8"))
 }
 
 /// `--work-mem`, checked before any load (PostgreSQL would refuse it in
