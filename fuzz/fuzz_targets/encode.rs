@@ -496,10 +496,13 @@ fn normalize(ty: ColumnType, raw: &[u8]) -> Option<String> {
                 Some(b'+') => (false, &s[1..]),
                 _ => (false, s),
             };
-            if digits.is_empty() || !all_digits(digits) {
+            // A fraction of zeros only (`38.0`, `38.`) is the integer; any other fraction,
+            // or none before the point, is refused.
+            let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+            if whole.is_empty() || !all_digits(whole) || fraction.bytes().any(|b| b != b'0') {
                 return None;
             }
-            let digits = digits.trim_start_matches('0');
+            let digits = whole.trim_start_matches('0');
             if digits.len() > 12 {
                 return None;
             }
