@@ -190,7 +190,7 @@ pub async fn stream_into(
     options: EncodeOptions,
     object: &str,
 ) -> Result<Streamed> {
-    let compressed = opened.gzip;
+    let compressed = opened.compressed;
     let mut reader = opened.reader;
     let (tx, mut rx) = mpsc::channel::<Bytes>(CHANNEL_DEPTH);
     // Buffers come back from the COPY side once the connection has copied

@@ -224,16 +224,24 @@ pub fn describe_pg_error(e: &tokio_postgres::Error) -> String {
             }
             s
         }
-        None => {
-            let mut s = e.to_string();
-            let mut source = std::error::Error::source(e);
-            while let Some(inner) = source {
-                s.push_str(&format!(": {inner}"));
-                source = inner.source();
-            }
-            s
+        None => error_chain(e),
+    }
+}
+
+/// An error and its causes as one line of their own messages, e.g. "dispatch failure: io
+/// error: client error (Connect): tcp connect error: Connection refused (os error 111)",
+/// instead of a `Debug` dump (the AWS SDK's is a page of nested structs). A cause whose
+/// message the line already ends with is not repeated.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = e.to_string();
+    for cause in std::iter::successors(e.source(), |c| c.source()) {
+        let text = cause.to_string();
+        if !text.is_empty() && !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
         }
     }
+    line
 }
 
 #[cfg(test)]

@@ -107,14 +107,14 @@ pub fn checked_work_mem(value: &str, setting: &str) -> Result<String> {
 /// the trigger's passes over it reads the file again (1M rows: ~1 s of a
 /// 8 s load, BENCHMARKS.md). It is a limit, not an allocation: the server
 /// uses what the batch needs, at most 1 GB per load.
-pub fn work_mem_for(setting: &str, size: Option<u64>, gzip: bool) -> String {
+pub fn work_mem_for(setting: &str, size: Option<u64>, compressed: bool) -> String {
     if !setting.eq_ignore_ascii_case("auto") {
         return setting.to_string();
     }
     let kb = match size {
         None => WORK_MEM_UNKNOWN_KB,
         Some(bytes) => {
-            let csv = if gzip {
+            let csv = if compressed {
                 bytes.saturating_mul(GZIP_RATIO)
             } else {
                 bytes
@@ -581,7 +581,7 @@ async fn stage(
     // Before the COPY starts: the transition table's tuple store takes its
     // memory limit from work_mem when it is created. JIT would spend longer
     // compiling the trigger's statements than running them.
-    let work_mem = work_mem_for(&options.work_mem, expected_size, opened.gzip);
+    let work_mem = work_mem_for(&options.work_mem, expected_size, opened.compressed);
     tx.execute(
         "SELECT set_config('work_mem', $1, true), set_config('jit', 'off', true)",
         &[&work_mem],

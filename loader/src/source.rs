@@ -21,7 +21,7 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use tokio::io::{AsyncRead, AsyncReadExt, BufReader, ReadBuf};
 
 use crate::encode::EncodeFault;
-use crate::error::{Error, Result};
+use crate::error::{error_chain, Error, Result};
 use crate::transcode::{self, Declared, Transcoded};
 
 /// How an object's bytes are read.
@@ -274,7 +274,7 @@ pub struct Opened {
     /// The object's size, when the source knows it.
     pub size: Option<u64>,
     /// Whether the object turned out to be compressed (gzip or zstd).
-    pub gzip: bool,
+    pub compressed: bool,
 }
 
 /// What S3 says about an object before it is read.
@@ -518,7 +518,7 @@ async fn wrap(
             reader,
             raw_bytes,
             size,
-            gzip: false,
+            compressed: false,
         });
     };
     let mut bounded: Pin<Box<dyn AsyncRead + Send>> = Box::pin(Bounded {
@@ -556,7 +556,7 @@ async fn wrap(
         reader,
         raw_bytes,
         size,
-        gzip: true,
+        compressed: true,
     })
 }
 
@@ -681,11 +681,14 @@ where
             // answer on the next try; one that answered with an error will answer the same.
             Some(fault) => (
                 matches!(fault, CredentialsError::ProviderTimedOut(_)),
-                format!("AWS credentials: {}", causes(fault)),
+                format!("AWS credentials: {}", error_chain(fault)),
             ),
-            None => (true, format!("request not sent: {}", causes(&e))),
+            None => (true, format!("request not sent: {}", error_chain(&e))),
         },
-        SdkError::ResponseError(_) => (true, format!("response could not be read: {}", causes(&e))),
+        SdkError::ResponseError(_) => (
+            true,
+            format!("response could not be read: {}", error_chain(&e)),
+        ),
         SdkError::ServiceError(service) => {
             let err = service.err();
             // A HEAD response has no body, so its errors come without a code.
@@ -706,7 +709,7 @@ where
             };
             (retryable, message)
         }
-        _ => (false, causes(&e)),
+        _ => (false, error_chain(&e)),
     };
     let message = match status {
         Some(s) => format!("{message} (HTTP {s})"),
@@ -723,32 +726,7 @@ where
 
 /// The credentials error under an SDK error, if that is what stopped the request.
 fn credentials_fault<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a CredentialsError> {
-    let mut next = e.source();
-    while let Some(cause) = next {
-        if let Some(fault) = cause.downcast_ref::<CredentialsError>() {
-            return Some(fault);
-        }
-        next = cause.source();
-    }
-    None
-}
-
-/// An error and its causes as one line of their own messages, e.g. "dispatch failure: io
-/// error: client error (Connect): tcp connect error: Connection refused (os error 111)",
-/// instead of the SDK's `Debug` output (a page of nested structs, raw responses included).
-fn causes(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut line = e.to_string();
-    let mut next = e.source();
-    while let Some(cause) = next {
-        let text = cause.to_string();
-        // Some errors repeat their source's message in their own.
-        if !text.is_empty() && !line.ends_with(&text) {
-            line.push_str(": ");
-            line.push_str(&text);
-        }
-        next = cause.source();
-    }
-    line
+    std::iter::successors(e.source(), |c| c.source()).find_map(|c| c.downcast_ref())
 }
 
 /// The SDK's HTTP response type, named once.

@@ -406,8 +406,10 @@ async fn list_prefix(
         let encoded = page.encoding_type() == Some(&EncodingType::Url);
         for object in page.contents() {
             let Some(key) = object.key() else { continue };
+            // Encoded as in event notifications: `+` a space, `%XX` a byte.
             let key = if encoded {
-                &listed_key(key).with_context(|| format!("listing s3://{bucket}/{prefix}"))?
+                &loader::event::decode_key(key)
+                    .map_err(|e| anyhow::anyhow!("listing s3://{bucket}/{prefix}: {e}"))?
             } else {
                 key
             };
@@ -438,15 +440,6 @@ async fn list_prefix(
         }
     }
     Ok(())
-}
-
-/// A key from a listing with `encoding-type=url`: `+` for a space, `%XX` for
-/// other bytes (as S3 encodes; a `+` in the key itself comes as `%2B`).
-fn listed_key(encoded: &str) -> anyhow::Result<String> {
-    let spaced = encoded.replace('+', " ");
-    let bytes: Vec<u8> = percent_encoding::percent_decode_str(&spaced).collect();
-    String::from_utf8(bytes)
-        .map_err(|_| anyhow::anyhow!("the key {encoded:?} does not decode to UTF-8"))
 }
 
 /// `--work-mem`, checked before any load (PostgreSQL would refuse it in
