@@ -5,14 +5,56 @@
 --   psql -v ON_ERROR_STOP=1 -f sql/db_initiation.sql
 --
 -- Names follow the original pipeline (staging_table, dim_*, facts) so its
--- users' queries keep working.
-
-\ir refuse_foreign_code.sql
+-- users' queries keep working. The tables live in schema public (named in
+-- every statement, whatever the caller's search_path); the loader's
+-- functions live in schema loader, where only the owner may CREATE.
+--
+-- Immune to other roles' objects: the transaction's first statement pins
+-- search_path to pg_catalog and pg_temp (lock_for_init.sql), so every
+-- function and operator below resolves in pg_catalog only, and every
+-- relation is named with its schema. Nothing another role creates, in
+-- public or in a schema named after a role, at any moment, changes what
+-- runs here (sql/README.md, "Who can do what").
 
 BEGIN;
-SET LOCAL client_min_messages = warning;
-
 \ir lock_for_init.sql
+
+-- The loader's own schema: only its owner may create objects in it, so a
+-- call qualified with it cannot be redirected or made ambiguous by an
+-- overload. Created by whoever installs the loader; one created by
+-- another role first (CREATE on the database allows it) is refused.
+CREATE SCHEMA IF NOT EXISTS loader;
+DO $owner$
+DECLARE
+    foreign_owner text;
+BEGIN
+    SELECT r.rolname INTO foreign_owner
+    FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner
+    WHERE n.nspname = 'loader' AND r.rolname <> current_user;
+    IF foreign_owner IS NOT NULL THEN
+        RAISE EXCEPTION USING
+            ERRCODE = 'insufficient_privilege',
+            MESSAGE = format('schema loader belongs to role %I, not to %I, who installs the loader: '
+                             'whoever owns it can replace the loader''s functions', foreign_owner,
+                             current_user),
+            HINT = 'drop it or give it to this role (ALTER SCHEMA loader OWNER TO ...), then run init again';
+    END IF;
+    -- A table of ours that another role created first would be theirs.
+    SELECT string_agg(format('%I (owner %I)', c.relname, r.rolname), ', ') INTO foreign_owner
+    FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner
+    WHERE c.relnamespace = 'public'::regnamespace AND r.rolname <> current_user
+      AND c.relname IN ('staging_table', 'dim_stores', 'dim_products', 'dim_customers',
+                        'dim_dates', 'facts', 'load_ledger', 'load_rejects', 'loader_schema',
+                        'load_ledger_load_id_seq');
+    IF foreign_owner IS NOT NULL THEN
+        RAISE EXCEPTION USING
+            ERRCODE = 'insufficient_privilege',
+            MESSAGE = format('tables the loader would use belong to other roles: %s', foreign_owner),
+            HINT = 'the loader''s tables must belong to the role that runs init';
+    END IF;
+END
+$owner$;
+REVOKE ALL ON SCHEMA loader FROM PUBLIC;
 
 -- The 17 CSV columns, typed, plus the load that brought each row (NULL for a
 -- hand load with psql \copy). No primary key and no btree index: COPY appends
@@ -23,7 +65,7 @@ SET LOCAL client_min_messages = warning;
 -- transaction_id and source_txn compare bytewise (COLLATE "C"): the
 -- order the dimension rule uses, and measured ~20% cheaper for the facts
 -- primary key than the database's default collation.
-CREATE TABLE IF NOT EXISTS staging_table (
+CREATE TABLE IF NOT EXISTS public.staging_table (
     transaction_id      text          COLLATE "C" NOT NULL,
     transaction_date    date          NOT NULL,
     transaction_time    time          NOT NULL,
@@ -45,14 +87,14 @@ CREATE TABLE IF NOT EXISTS staging_table (
 );
 
 CREATE INDEX IF NOT EXISTS staging_table_load_id_brin
-    ON staging_table USING brin (load_id) WITH (pages_per_range = 32);
+    ON public.staging_table USING brin (load_id) WITH (pages_per_range = 32);
 
 -- Dimensions are type 1: the newest transaction wins, ties broken by the
 -- larger transaction_id, then by the attribute values (db_transformation.sql
 -- has the order). source_ts/source_txn record which transaction set the row,
 -- so an upsert only overwrites a lesser version and the final state does not
 -- depend on the order or concurrency of loads.
-CREATE TABLE IF NOT EXISTS dim_stores (
+CREATE TABLE IF NOT EXISTS public.dim_stores (
     store_id       smallint    PRIMARY KEY,
     store_name     text        NOT NULL,
     store_location text        NOT NULL,
@@ -63,7 +105,7 @@ CREATE TABLE IF NOT EXISTS dim_stores (
     updated_at     timestamptz NOT NULL DEFAULT now()
 );
 
-CREATE TABLE IF NOT EXISTS dim_products (
+CREATE TABLE IF NOT EXISTS public.dim_products (
     product_id       integer       PRIMARY KEY,
     product_name     text          NOT NULL,
     product_category text          NOT NULL,
@@ -73,7 +115,7 @@ CREATE TABLE IF NOT EXISTS dim_products (
     updated_at       timestamptz   NOT NULL DEFAULT now()
 );
 
-CREATE TABLE IF NOT EXISTS dim_customers (
+CREATE TABLE IF NOT EXISTS public.dim_customers (
     customer_id         integer     PRIMARY KEY,
     customer_age        smallint,
     customer_gender     text,
@@ -83,7 +125,7 @@ CREATE TABLE IF NOT EXISTS dim_customers (
     updated_at          timestamptz NOT NULL DEFAULT now()
 );
 
-CREATE TABLE IF NOT EXISTS dim_dates (
+CREATE TABLE IF NOT EXISTS public.dim_dates (
     date        date     PRIMARY KEY,
     year        smallint NOT NULL,
     quarter     smallint NOT NULL,
@@ -98,7 +140,7 @@ CREATE TABLE IF NOT EXISTS dim_dates (
 -- in the same invocation, from the same rows; nobody but the owner may
 -- write either, and dimension rows are never deleted) and proved by
 -- sql/verify.sql.
-CREATE TABLE IF NOT EXISTS facts (
+CREATE TABLE IF NOT EXISTS public.facts (
     transaction_id   text          COLLATE "C" PRIMARY KEY,
     transaction_date date          NOT NULL,
     transaction_time time          NOT NULL,
@@ -117,10 +159,10 @@ CREATE TABLE IF NOT EXISTS facts (
 -- the data; claimed_by is that transaction, which alone may stage rows under
 -- the load id and complete it. Rows change only through the functions in
 -- db_transformation.sql.
-CREATE SEQUENCE IF NOT EXISTS load_ledger_load_id_seq;
+CREATE SEQUENCE IF NOT EXISTS public.load_ledger_load_id_seq;
 
-CREATE TABLE IF NOT EXISTS load_ledger (
-    load_id        bigint      PRIMARY KEY DEFAULT nextval('load_ledger_load_id_seq'),
+CREATE TABLE IF NOT EXISTS public.load_ledger (
+    load_id        bigint      PRIMARY KEY DEFAULT nextval('public.load_ledger_load_id_seq'),
     bucket         text        NOT NULL,
     object_key     text        NOT NULL,
     etag           text,
@@ -142,14 +184,14 @@ CREATE TABLE IF NOT EXISTS load_ledger (
     UNIQUE (bucket, object_key, etag)
 );
 
-ALTER SEQUENCE load_ledger_load_id_seq OWNED BY load_ledger.load_id;
+ALTER SEQUENCE public.load_ledger_load_id_seq OWNED BY public.load_ledger.load_id;
 
 -- The rows a load refused (--max-rejects), each with its record exactly as
 -- it was in the object: as text when its bytes are valid UTF-8 without NUL
 -- (raw_record), as bytea otherwise (raw_bytes); one of the two, never both.
 -- line is where the record starts (the header is line 1), byte_offset where
 -- its first byte is (0-based, in the decompressed object).
-CREATE TABLE IF NOT EXISTS load_rejects (
+CREATE TABLE IF NOT EXISTS public.load_rejects (
     load_id     bigint  NOT NULL,
     line        bigint  NOT NULL,
     column_name text,
@@ -163,37 +205,51 @@ CREATE TABLE IF NOT EXISTS load_rejects (
 
 -- Which version of these files the database holds (db_transformation.sql
 -- writes it last); `loader load` refuses a database older than itself.
-CREATE TABLE IF NOT EXISTS loader_schema (
+CREATE TABLE IF NOT EXISTS public.loader_schema (
     singleton    boolean     PRIMARY KEY DEFAULT true CHECK (singleton),
     version      integer     NOT NULL,
     installed_at timestamptz NOT NULL DEFAULT now()
 );
-GRANT SELECT ON loader_schema TO PUBLIC;
+GRANT SELECT ON public.loader_schema TO PUBLIC;
+
+-- What the database accepts as a transaction's date, enforced by the batch
+-- trigger for every staged row (the loader's role cannot stage a row
+-- outside it, whatever it sends), and read by the loader, which applies
+-- the stricter of these and its own --min-date/--max-date-ahead. Only the
+-- owner may change them:
+--   UPDATE loader.settings SET min_date = '2000-01-01', max_date_ahead = '2 days';
+CREATE TABLE IF NOT EXISTS loader.settings (
+    singleton      boolean  PRIMARY KEY DEFAULT true CHECK (singleton),
+    min_date       date     NOT NULL DEFAULT '1900-01-01',
+    max_date_ahead interval NOT NULL DEFAULT '1 day'
+                   CHECK (max_date_ahead >= '0'::interval AND max_date_ahead <= '10 years'::interval)
+);
+INSERT INTO loader.settings DEFAULT VALUES ON CONFLICT (singleton) DO NOTHING;
 
 -- Upgrades from the previous release (version 1), in place; no-ops on a
 -- new database.
-ALTER TABLE load_ledger ADD COLUMN IF NOT EXISTS claimed_by xid8;
+ALTER TABLE public.load_ledger ADD COLUMN IF NOT EXISTS claimed_by xid8;
 -- One failure row per (bucket, key) while the content is unknown: fold the
 -- older release's repeats into the newest.
 WITH repeats AS (
     SELECT load_id, bucket, object_key,
            row_number() OVER (PARTITION BY bucket, object_key ORDER BY load_id DESC) AS nth,
            sum(attempts) OVER (PARTITION BY bucket, object_key) AS all_attempts
-    FROM load_ledger
+    FROM public.load_ledger
     WHERE etag IS NULL
 ),
 dropped AS (
-    DELETE FROM load_ledger l USING repeats r
+    DELETE FROM public.load_ledger l USING repeats r
     WHERE l.load_id = r.load_id AND r.nth > 1
 )
-UPDATE load_ledger l SET attempts = r.all_attempts
+UPDATE public.load_ledger l SET attempts = r.all_attempts
 FROM repeats r
 WHERE l.load_id = r.load_id AND r.nth = 1 AND l.attempts <> r.all_attempts;
 CREATE UNIQUE INDEX IF NOT EXISTS load_ledger_unidentified
-    ON load_ledger (bucket, object_key) WHERE etag IS NULL;
+    ON public.load_ledger (bucket, object_key) WHERE etag IS NULL;
 
 -- From version 2: rejects keep their bytes and offset.
-ALTER TABLE load_rejects
+ALTER TABLE public.load_rejects
     ADD COLUMN IF NOT EXISTS byte_offset bigint,
     ADD COLUMN IF NOT EXISTS raw_bytes bytea,
     ALTER COLUMN raw_record DROP NOT NULL;
@@ -201,7 +257,7 @@ ALTER TABLE load_rejects
 -- resolve to an operator another role put in a schema on the search path.)
 DO $upgrade$
 BEGIN
-    ALTER TABLE load_rejects ADD CONSTRAINT load_rejects_one_raw
+    ALTER TABLE public.load_rejects ADD CONSTRAINT load_rejects_one_raw
         CHECK ((raw_record IS NULL) <> (raw_bytes IS NULL));
 EXCEPTION WHEN duplicate_object THEN
     NULL;

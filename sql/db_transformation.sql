@@ -6,26 +6,28 @@
 -- Run after db_initiation.sql, as the owner of the tables:
 --   psql -v ON_ERROR_STOP=1 -f sql/db_transformation.sql
 --
--- One object, one direction:
+-- One object, one direction (every function in schema loader, called by
+-- the client schema-qualified with its search_path pinned):
 --
---   loader_claim(bucket, key, etag, version)  -> load_id, or "already loaded"
---   COPY staging_table (..., load_id) FROM STDIN
---        the trigger, once per statement: dimensions, facts, ledger counts
---   [loader_identify(load_id, content hash)]   local files and stdin, whose
---                                              identity is known only now
---   [loader_file_rejects(load_id, ...)]        the rows the loader refused
---   loader_complete(load_id, bytes, ms)        -> the figures; NOTIFY
---   COMMIT                                     refused while a load claimed
---                                              in this transaction is not
---                                              complete
---   after a ROLLBACK: loader_fail(...)         never over a loaded row
+--   loader.loader_claim(bucket, key, etag, version) -> load_id, or "already loaded"
+--   COPY public.staging_table (..., load_id) FROM STDIN
+--        the trigger, once per statement: facts, dimensions, ledger counts
+--   [loader.loader_identify(load_id, content hash)]  local files and stdin,
+--                                                    whose identity is known
+--                                                    only now
+--   [loader.loader_file_rejects(load_id, ...)]       the rows the loader refused
+--   loader.loader_complete(load_id, bytes, ms)       -> the figures; NOTIFY
+--   COMMIT                                           refused while a load
+--                                                    claimed in this
+--                                                    transaction is not complete
+--   after a ROLLBACK: loader.loader_fail(...)        never over a loaded row
 --
 -- The trigger has one mode; what it does depends only on the batch:
 --
 --   batch's load_id              | the trigger
 --   -----------------------------+----------------------------------------------
---   NULL in every row (\copy)    | dimensions, then facts
---   one id, claimed by this      | dimensions, then facts, then the counts on
+--   NULL in every row (\copy)    | facts, then dimensions
+--   one id, claimed by this      | facts, then dimensions, then the counts on
 --     transaction (loader_claim) |   that ledger row (rows, facts inserted)
 --   anything else                | error: nothing of the statement is kept
 --
@@ -39,57 +41,91 @@
 --    (date + time), then transaction_id, then the attribute values (bytewise;
 --    NULL above any value). The upsert's condition and verify.sql use the
 --    same order, so the same objects give the same dimensions in any order
---    or concurrency.
---  * Locks are taken in one global order, so concurrent loads cannot
---    deadlock, whatever ids they share: the dimensions are written in key
---    order (an upsert locks the row even when it does not replace it), and
---    the facts under one transaction-level advisory lock per schema (keyed
---    by staging_table's oid), taken before the first fact row: at most one
---    transaction at a time holds uncommitted facts, so no insert ever waits
---    on another's fact key. Batches that share any store, product or
---    customer wait for each other at the dimensions already, so the lock
---    costs concurrency only to batches with no dimension row in common.
---    Sorting the batch by transaction_id for the lock order instead cost
---    ~0.5-1 s per 1M rows (BENCHMARKS.md); the facts are sorted only when
---    their ids come in no order, for speed (the facts' INSERT says when).
+--    or concurrency. Rows are never deleted, and a stored row only ever
+--    moves up in that order, so a candidate found not to win against the
+--    stored row without a lock can be skipped: nothing can make it win
+--    later.
+--  * Many loads at once (the normal case: one Lambda per S3 PUT). Hot rows
+--    are locked last and briefly: the batch is read without locks first
+--    (each dimension's newest candidate per key, minus the keys whose
+--    stored row already wins), then the facts are inserted, then the few
+--    dimension rows that change are written in key order (stores,
+--    products, customers, dates), the last writes before commit. Loads
+--    that share stores wait for each other only for those writes. Two
+--    loads wait on each other's facts only when they share a
+--    transaction_id (a re-upload under another key); such a cycle is a
+--    deadlock that PostgreSQL breaks and the loader retries (40P01), with
+--    the same result. No advisory lock: any role with CONNECT could take
+--    its key. Every wait is bounded by the client's lock_timeout; past it
+--    the error names the sessions holding the table (loader.lock_holders).
 --  * A repeated transaction_id is kept once: the copy loaded first wins
 --    (within one object: the least copy in the order of its columns).
 --  * The cost depends only on the batch: the transition table is scanned,
 --    the existing tables are touched only through their primary keys.
+--  * Every staged row's transaction_date is within loader.settings
+--    (min_date, today + max_date_ahead): the database's own bound, not the
+--    client's.
 --
 -- Security: every function runs as its owner (SECURITY DEFINER) with
 -- search_path = pg_catalog, pg_temp and every table named with its schema,
 -- so no object created by another role (a table in pg_temp, an operator or
 -- function in a schema PUBLIC may CREATE in) can change what they resolve
--- to: operators and functions are looked up in pg_catalog only. The schema
--- is spliced into the bodies below when they are installed (@schema@).
--- EXECUTE is revoked from PUBLIC; roles.sql grants the protocol's functions
--- to loader_role, which cannot touch the tables otherwise.
-
-\ir refuse_foreign_code.sql
+-- to: operators and functions are looked up in pg_catalog only. This
+-- file's own transaction pins the same search_path first
+-- (lock_for_init.sql). EXECUTE is revoked from PUBLIC; roles.sql grants the
+-- protocol's functions to loader_role, which cannot touch the tables
+-- otherwise.
 
 BEGIN;
-SET LOCAL client_min_messages = warning;
-
 \ir lock_for_init.sql
 
--- The previous release's dimension candidates are gone (the trigger takes
--- the dimensions from the whole batch in two passes).
-DROP FUNCTION IF EXISTS normalize_load_dimensions(bigint);
-DROP TABLE IF EXISTS staging_dimension_candidates;
--- Version 2's signature (rejects without their bytes and offset).
-DROP FUNCTION IF EXISTS loader_file_rejects(bigint, bigint[], text[], text[], text[]);
+-- Versions 3 and before kept the trigger and the protocol in public. The
+-- triggers are re-created below on the new functions.
+DROP FUNCTION IF EXISTS public.normalize_load_dimensions(bigint);
+DROP TABLE IF EXISTS public.staging_dimension_candidates;
+DROP TRIGGER IF EXISTS staging_table_normalize ON public.staging_table;
+DROP TRIGGER IF EXISTS load_ledger_commit_check ON public.load_ledger;
+DROP TRIGGER IF EXISTS load_ledger_states ON public.load_ledger;
+DROP FUNCTION IF EXISTS public.normalize_staging_batch();
+DROP FUNCTION IF EXISTS public.load_ledger_commit_check();
+DROP FUNCTION IF EXISTS public.load_ledger_states();
+DROP FUNCTION IF EXISTS public.loader_file_rejects(bigint, bigint[], text[], text[], text[]);
 
-DO $install$
-DECLARE
-    schema_name text := quote_ident(current_schema());
-    body text;
-BEGIN
-    FOREACH body IN ARRAY ARRAY[
+-- Who holds a lock on `rel` that a statement of this session waited for
+-- until lock_timeout: the other sessions holding any lock on it whose
+-- transaction is at least that old (a row lock's holder holds the table
+-- too), oldest first. Role and application_name are visible to every
+-- role; the transaction's age where the caller may see it (superuser,
+-- pg_read_all_stats, or the same role).
+CREATE OR REPLACE FUNCTION loader.lock_holders(rel regclass) RETURNS text
+LANGUAGE sql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    SELECT coalesce(
+        string_agg(format('pid %s (role %s, application_name %L%s)', h.pid,
+                          coalesce(h.usename::text, '?'), coalesce(h.application_name, ''),
+                          CASE WHEN h.xact_start IS NOT NULL
+                               THEN format(', in a transaction for %s s',
+                                           round(extract(epoch FROM clock_timestamp()
+                                                                   - h.xact_start)::numeric, 1))
+                               ELSE '' END),
+                   '; ' ORDER BY h.xact_start NULLS LAST, h.pid),
+        'no session holds it any more')
+    FROM (SELECT DISTINCT a.pid, a.usename, a.application_name, a.xact_start
+          FROM pg_locks l
+          JOIN pg_stat_activity a ON a.pid = l.pid
+          WHERE l.locktype = 'relation' AND l.relation = rel AND l.granted
+            AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
+            AND l.pid <> pg_backend_pid()
+            AND (a.xact_start IS NULL
+                 OR a.xact_start <= clock_timestamp()
+                                    - current_setting('lock_timeout')::interval)) h
+$fn$;
 
--- The batch trigger.
-$sql$
-CREATE OR REPLACE FUNCTION @schema@.normalize_staging_batch() RETURNS trigger
+-- The batch trigger: a short list of steps (the header says why in this
+-- order). Reads only the transition table and the existing rows' keys.
+CREATE OR REPLACE FUNCTION loader.normalize_staging_batch() RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -103,20 +139,23 @@ SET work_mem = '64MB'
 AS $fn$
 DECLARE
     batch record;
+    limits loader.settings%ROWTYPE;
+    last_date date;
     inserted bigint;
     shuffled boolean;
+    writing regclass;
     -- The facts' INSERT, written once; each way below adds its order (and
     -- the fallback its ON CONFLICT). Constant text, run with EXECUTE: the
     -- transition table is visible to it, and nothing else is spliced in.
     facts_from_batch constant text := $insert$
-        INSERT INTO @schema@.facts
+        INSERT INTO public.facts
             (transaction_id, transaction_date, transaction_time, store_id, product_id,
              customer_id, payment_method, quantity_sold, total_amount, load_id)
         SELECT transaction_id, transaction_date, transaction_time, store_id, product_id,
                customer_id, payment_method, quantity_sold, total_amount, load_id
         FROM new_rows$insert$;
 BEGIN
-    -- Dimensions, in one statement that reads the batch twice.
+    -- Step 1, without locks: what the batch holds.
     -- Pass 1 (newest): one hashed pass of grouping sets finds, per store,
     -- product and customer id, the newest timestamp, the distinct dates,
     -- and the batch's totals (the empty set: rows, load ids). GROUPING()
@@ -127,8 +166,10 @@ BEGIN
     -- are sorted, per dimension, in the total order (the tie-breaks).
     -- Sorting the whole batch (one DISTINCT ON per dimension) was ~10x
     -- slower; a pass per dimension cost two more passes (BENCHMARKS.md).
-    -- The data-modifying CTEs run in a fixed order, the same in every load,
-    -- and each writes in key order (the lock order).
+    -- Each dimension keeps only the candidates that beat the stored row
+    -- (or have none), read without a lock: usually few once a dimension
+    -- has seen a few loads. They are kept as arrays of the dimension's row
+    -- type, in key order, for step 4.
     WITH newest AS MATERIALIZED (
         SELECT GROUPING(store_id, product_id, customer_id, transaction_date) AS g,
                store_id, product_id, customer_id, transaction_date,
@@ -151,184 +192,245 @@ BEGIN
                   IN (SELECT w.customer_id, w.ts FROM newest w WHERE w.g = 13)
     ),
     stores AS (
-        INSERT INTO @schema@.dim_stores AS d
-            (store_id, store_name, store_location, store_city, store_state, source_ts, source_txn)
-        SELECT s.store_id,
-               s.store_name,
-               s.store_location,
-               -- "City- State": split at the last hyphen, as the original did;
-               -- a city may itself contain one (Winston-Salem- NC).
-               CASE WHEN strpos(s.store_location, '-') > 0
-                    THEN btrim(substring(s.store_location FROM '^(.*)-'))
-                    ELSE btrim(s.store_location) END,
-               CASE WHEN strpos(s.store_location, '-') > 0
-                    THEN NULLIF(btrim(substring(s.store_location FROM '-([^-]*)$')), '') END,
-               s.ts,
-               s.transaction_id
-        FROM (
-            SELECT DISTINCT ON (c.store_id)
-                   c.store_id, c.store_name, c.store_location, c.ts, c.transaction_id
-            FROM candidates c
-            WHERE (c.store_id, c.ts) IN (SELECT w.store_id, w.ts FROM newest w WHERE w.g = 7)
-            ORDER BY c.store_id, c.ts DESC, c.transaction_id COLLATE "C" DESC,
-                     c.store_name COLLATE "C" DESC, c.store_location COLLATE "C" DESC
-        ) s
-        ORDER BY s.store_id
-        ON CONFLICT (store_id) DO UPDATE
-            SET store_name = EXCLUDED.store_name,
-                store_location = EXCLUDED.store_location,
-                store_city = EXCLUDED.store_city,
-                store_state = EXCLUDED.store_state,
-                source_ts = EXCLUDED.source_ts,
-                source_txn = EXCLUDED.source_txn,
-                updated_at = now()
-            WHERE (d.source_ts, d.source_txn COLLATE "C",
-                   d.store_name COLLATE "C", d.store_location COLLATE "C")
-                < (EXCLUDED.source_ts, EXCLUDED.source_txn COLLATE "C",
-                   EXCLUDED.store_name COLLATE "C", EXCLUDED.store_location COLLATE "C")
+        SELECT DISTINCT ON (c.store_id)
+               ROW(c.store_id, c.store_name, c.store_location,
+                   -- "City- State": split at the last hyphen, as the original
+                   -- did; a city may itself contain one (Winston-Salem- NC).
+                   CASE WHEN strpos(c.store_location, '-') > 0
+                        THEN btrim(substring(c.store_location FROM '^(.*)-'))
+                        ELSE btrim(c.store_location) END,
+                   CASE WHEN strpos(c.store_location, '-') > 0
+                        THEN NULLIF(btrim(substring(c.store_location FROM '-([^-]*)$')), '') END,
+                   c.ts, c.transaction_id, statement_timestamp())::public.dim_stores AS r
+        FROM candidates c
+        WHERE (c.store_id, c.ts) IN (SELECT w.store_id, w.ts FROM newest w WHERE w.g = 7)
+        ORDER BY c.store_id, c.ts DESC, c.transaction_id COLLATE "C" DESC,
+                 c.store_name COLLATE "C" DESC, c.store_location COLLATE "C" DESC
     ),
     products AS (
-        INSERT INTO @schema@.dim_products AS d
-            (product_id, product_name, product_category, product_price, source_ts, source_txn)
-        SELECT p.product_id, p.product_name, p.product_category, p.product_price,
-               p.ts, p.transaction_id
-        FROM (
-            SELECT DISTINCT ON (c.product_id)
-                   c.product_id, c.product_name, c.product_category, c.product_price,
-                   c.ts, c.transaction_id
-            FROM candidates c
-            WHERE (c.product_id, c.ts) IN (SELECT w.product_id, w.ts FROM newest w WHERE w.g = 11)
-            ORDER BY c.product_id, c.ts DESC, c.transaction_id COLLATE "C" DESC,
-                     c.product_name COLLATE "C" DESC, c.product_category COLLATE "C" DESC,
-                     c.product_price DESC
-        ) p
-        ORDER BY p.product_id
-        ON CONFLICT (product_id) DO UPDATE
-            SET product_name = EXCLUDED.product_name,
-                product_category = EXCLUDED.product_category,
-                product_price = EXCLUDED.product_price,
-                source_ts = EXCLUDED.source_ts,
-                source_txn = EXCLUDED.source_txn,
-                updated_at = now()
-            WHERE (d.source_ts, d.source_txn COLLATE "C", d.product_name COLLATE "C",
-                   d.product_category COLLATE "C", d.product_price)
-                < (EXCLUDED.source_ts, EXCLUDED.source_txn COLLATE "C",
-                   EXCLUDED.product_name COLLATE "C", EXCLUDED.product_category COLLATE "C",
-                   EXCLUDED.product_price)
+        SELECT DISTINCT ON (c.product_id)
+               ROW(c.product_id, c.product_name, c.product_category, c.product_price,
+                   c.ts, c.transaction_id, statement_timestamp())::public.dim_products AS r
+        FROM candidates c
+        WHERE (c.product_id, c.ts) IN (SELECT w.product_id, w.ts FROM newest w WHERE w.g = 11)
+        ORDER BY c.product_id, c.ts DESC, c.transaction_id COLLATE "C" DESC,
+                 c.product_name COLLATE "C" DESC, c.product_category COLLATE "C" DESC,
+                 c.product_price DESC
     ),
     customers AS (
-        INSERT INTO @schema@.dim_customers AS d
-            (customer_id, customer_age, customer_gender, customer_membership, source_ts, source_txn)
-        SELECT c.customer_id, c.customer_age, c.customer_gender, c.customer_membership,
-               c.ts, c.transaction_id
-        FROM (
-            -- (x IS NULL, coalesce(x, ...)): NULL above any value, in the
-            -- sort and in the upsert's comparison alike.
-            SELECT DISTINCT ON (c.customer_id)
-                   c.customer_id, c.customer_age, c.customer_gender, c.customer_membership,
-                   c.ts, c.transaction_id
-            FROM candidates c
-            WHERE (c.customer_id, c.ts) IN (SELECT w.customer_id, w.ts FROM newest w WHERE w.g = 13)
-            ORDER BY c.customer_id, c.ts DESC, c.transaction_id COLLATE "C" DESC,
-                     c.customer_age IS NULL DESC, coalesce(c.customer_age, 0) DESC,
-                     c.customer_gender IS NULL DESC,
-                     coalesce(c.customer_gender, '') COLLATE "C" DESC,
-                     c.customer_membership IS NULL DESC,
-                     coalesce(c.customer_membership, '') COLLATE "C" DESC
-        ) c
-        ORDER BY c.customer_id
-        ON CONFLICT (customer_id) DO UPDATE
-            SET customer_age = EXCLUDED.customer_age,
-                customer_gender = EXCLUDED.customer_gender,
-                customer_membership = EXCLUDED.customer_membership,
-                source_ts = EXCLUDED.source_ts,
-                source_txn = EXCLUDED.source_txn,
-                updated_at = now()
-            WHERE (d.source_ts, d.source_txn COLLATE "C",
-                   d.customer_age IS NULL, coalesce(d.customer_age, 0),
-                   d.customer_gender IS NULL, coalesce(d.customer_gender, '') COLLATE "C",
-                   d.customer_membership IS NULL,
-                   coalesce(d.customer_membership, '') COLLATE "C")
-                < (EXCLUDED.source_ts, EXCLUDED.source_txn COLLATE "C",
-                   EXCLUDED.customer_age IS NULL, coalesce(EXCLUDED.customer_age, 0),
-                   EXCLUDED.customer_gender IS NULL,
-                   coalesce(EXCLUDED.customer_gender, '') COLLATE "C",
-                   EXCLUDED.customer_membership IS NULL,
-                   coalesce(EXCLUDED.customer_membership, '') COLLATE "C")
-    ),
-    dates AS (
-        INSERT INTO @schema@.dim_dates (date, year, quarter, month, day, day_of_week, is_weekend)
-        SELECT w.transaction_date,
-               extract(year FROM w.transaction_date)::smallint,
-               extract(quarter FROM w.transaction_date)::smallint,
-               extract(month FROM w.transaction_date)::smallint,
-               extract(day FROM w.transaction_date)::smallint,
-               extract(isodow FROM w.transaction_date)::smallint,
-               extract(isodow FROM w.transaction_date)::smallint >= 6::smallint
-        FROM newest w
-        WHERE w.g = 14
-        ORDER BY w.transaction_date
-        ON CONFLICT (date) DO NOTHING
+        -- (x IS NULL, coalesce(x, ...)): NULL above any value, in the sort
+        -- and in the comparisons alike.
+        SELECT DISTINCT ON (c.customer_id)
+               ROW(c.customer_id, c.customer_age, c.customer_gender, c.customer_membership,
+                   c.ts, c.transaction_id, statement_timestamp())::public.dim_customers AS r
+        FROM candidates c
+        WHERE (c.customer_id, c.ts) IN (SELECT w.customer_id, w.ts FROM newest w WHERE w.g = 13)
+        ORDER BY c.customer_id, c.ts DESC, c.transaction_id COLLATE "C" DESC,
+                 c.customer_age IS NULL DESC, coalesce(c.customer_age, 0) DESC,
+                 c.customer_gender IS NULL DESC,
+                 coalesce(c.customer_gender, '') COLLATE "C" DESC,
+                 c.customer_membership IS NULL DESC,
+                 coalesce(c.customer_membership, '') COLLATE "C" DESC
     )
-    SELECT w.n_rows, w.n_load_ids, w.first_load, w.last_load INTO batch
-    FROM newest w
-    WHERE w.g = 15;
+    SELECT t.n_rows, t.n_load_ids, t.first_load, t.last_load,
+           (SELECT min(w.transaction_date) FROM newest w WHERE w.g = 14) AS first_date,
+           (SELECT max(w.transaction_date) FROM newest w WHERE w.g = 14) AS last_date,
+           (SELECT array_agg(s.r ORDER BY (s.r).store_id)
+            FROM stores s LEFT JOIN public.dim_stores d ON d.store_id = (s.r).store_id
+            WHERE d.store_id IS NULL
+               OR (d.source_ts, d.source_txn COLLATE "C",
+                   d.store_name COLLATE "C", d.store_location COLLATE "C")
+                < ((s.r).source_ts, (s.r).source_txn COLLATE "C",
+                   (s.r).store_name COLLATE "C", (s.r).store_location COLLATE "C")) AS stores,
+           (SELECT array_agg(p.r ORDER BY (p.r).product_id)
+            FROM products p LEFT JOIN public.dim_products d ON d.product_id = (p.r).product_id
+            WHERE d.product_id IS NULL
+               OR (d.source_ts, d.source_txn COLLATE "C", d.product_name COLLATE "C",
+                   d.product_category COLLATE "C", d.product_price)
+                < ((p.r).source_ts, (p.r).source_txn COLLATE "C", (p.r).product_name COLLATE "C",
+                   (p.r).product_category COLLATE "C", (p.r).product_price)) AS products,
+           (SELECT array_agg(c.r ORDER BY (c.r).customer_id)
+            FROM customers c LEFT JOIN public.dim_customers d ON d.customer_id = (c.r).customer_id
+            WHERE (c.r).customer_id IS NOT NULL
+              AND (d.customer_id IS NULL
+                   OR (d.source_ts, d.source_txn COLLATE "C",
+                       d.customer_age IS NULL, coalesce(d.customer_age, 0),
+                       d.customer_gender IS NULL, coalesce(d.customer_gender, '') COLLATE "C",
+                       d.customer_membership IS NULL,
+                       coalesce(d.customer_membership, '') COLLATE "C")
+                    < ((c.r).source_ts, (c.r).source_txn COLLATE "C",
+                       (c.r).customer_age IS NULL, coalesce((c.r).customer_age, 0),
+                       (c.r).customer_gender IS NULL,
+                       coalesce((c.r).customer_gender, '') COLLATE "C",
+                       (c.r).customer_membership IS NULL,
+                       coalesce((c.r).customer_membership, '') COLLATE "C"))) AS customers,
+           (SELECT array_agg(w.transaction_date ORDER BY w.transaction_date)
+            FROM newest w
+            WHERE w.g = 14
+              AND NOT EXISTS (SELECT 1 FROM public.dim_dates d
+                              WHERE d.date = w.transaction_date)) AS dates
+    INTO batch
+    FROM newest t
+    WHERE t.g = 15;
 
-    -- Whose rows these are: a hand load's (no load id) or one load that
-    -- this transaction claimed. Checked after the dimensions only because
-    -- the same pass counts them; an error undoes the whole statement.
+    -- Step 2: whose rows these are: a hand load's (no load id) or one load
+    -- that this transaction claimed; and dated within the database's bound.
+    -- An error undoes the whole statement.
     IF batch.n_load_ids > 0 THEN
         IF batch.n_load_ids < batch.n_rows OR batch.first_load <> batch.last_load THEN
             RAISE EXCEPTION 'one statement stages the rows of one load: this one has load ids % to % and % rows without one',
                 batch.first_load, batch.last_load, batch.n_rows - batch.n_load_ids
                 USING ERRCODE = 'check_violation';
         END IF;
-        PERFORM 1 FROM @schema@.load_ledger l
+        PERFORM 1 FROM public.load_ledger l
         WHERE l.load_id = batch.first_load
           AND l.status = 'loading'
           AND l.claimed_by = pg_current_xact_id()
         FOR UPDATE;
         IF NOT FOUND THEN
-            RAISE EXCEPTION 'load % is not claimed by this transaction: call loader_claim first',
+            RAISE EXCEPTION 'load % is not claimed by this transaction: call loader.loader_claim first',
                 batch.first_load
                 USING ERRCODE = 'insufficient_privilege';
         END IF;
     END IF;
+    SELECT * INTO limits FROM loader.settings;
+    last_date := ((now() AT TIME ZONE 'UTC') + limits.max_date_ahead)::date;
+    IF batch.first_date < limits.min_date OR batch.last_date > last_date THEN
+        RAISE EXCEPTION 'a staged row is dated % (transaction_date): this database accepts % to % (loader.settings: min_date, today in UTC + max_date_ahead)',
+            CASE WHEN batch.first_date < limits.min_date THEN batch.first_date
+                 ELSE batch.last_date END,
+            limits.min_date, last_date
+            USING ERRCODE = 'check_violation';
+    END IF;
 
-    -- Facts, one transaction at a time (the header: lock order), held to
-    -- the end of the transaction. A plain INSERT first: almost every batch
-    -- is all new ids, and a plain INSERT skips ON CONFLICT's extra index
-    -- probe per row (measured ~20% of this statement). When some
-    -- transaction_id is already a fact, or repeats within the batch, the
-    -- unique index refuses it, the block rolls back to its savepoint, and
-    -- the INSERT runs again keeping the first of each (within the batch,
-    -- the least copy in the order of its columns).
-    --
-    -- In copy order when the batch already comes (about) in key order, as
-    -- sequential ids do; in key order otherwise. Ids in no order (UUIDs,
-    -- hashes) put each index entry on a random leaf page, which costs twice
-    -- the sort (1M rows: ~5 s of CPU unsorted, ~2.5 s sorted), while sorting
-    -- ids that are already in order only adds ~0.5 s. The first 10,000
-    -- staged rows decide: sorted when more than 1% of their steps go down.
-    -- Either way the same rows are inserted; only the speed differs.
-    SELECT count(*) FILTER (WHERE s.transaction_id < s.previous) > 100 INTO shuffled
-    FROM (SELECT f.transaction_id, lag(f.transaction_id) OVER () AS previous
-          FROM (SELECT n.transaction_id FROM new_rows n LIMIT 10000) f) s;
-    PERFORM pg_advisory_xact_lock(TG_RELID::bigint);
     BEGIN
-        EXECUTE facts_from_batch
-            || CASE WHEN shuffled THEN ' ORDER BY transaction_id' ELSE '' END;
-        GET DIAGNOSTICS inserted = ROW_COUNT;
-    EXCEPTION WHEN unique_violation THEN
-        EXECUTE facts_from_batch
-            || ' ORDER BY transaction_id, transaction_date, transaction_time, store_id,'
-            || ' product_id, customer_id, payment_method COLLATE "C", quantity_sold,'
-            || ' total_amount ON CONFLICT (transaction_id) DO NOTHING';
-        GET DIAGNOSTICS inserted = ROW_COUNT;
+        -- Step 3: the facts. A plain INSERT first: almost every batch is
+        -- all new ids, and a plain INSERT skips ON CONFLICT's extra index
+        -- probe per row (measured ~20% of this statement). When some
+        -- transaction_id is already a fact, or repeats within the batch,
+        -- the unique index refuses it, the block rolls back to its
+        -- savepoint, and the INSERT runs again keeping the first of each
+        -- (within the batch, the least copy in the order of its columns).
+        --
+        -- In copy order when the batch already comes (about) in key order,
+        -- as sequential ids do; in key order otherwise. Ids in no order
+        -- (UUIDs, hashes) put each index entry on a random leaf page, which
+        -- costs twice the sort (1M rows: ~5 s of CPU unsorted, ~2.5 s
+        -- sorted), while sorting ids that are already in order only adds
+        -- ~0.5 s. The first 10,000 staged rows decide: sorted when more
+        -- than 1% of their steps go down. Either way the same rows are
+        -- inserted; only the speed differs.
+        writing := 'public.facts';
+        SELECT count(*) FILTER (WHERE s.transaction_id < s.previous) > 100 INTO shuffled
+        FROM (SELECT f.transaction_id, lag(f.transaction_id) OVER () AS previous
+              FROM (SELECT n.transaction_id FROM new_rows n LIMIT 10000) f) s;
+        BEGIN
+            EXECUTE facts_from_batch
+                || CASE WHEN shuffled THEN ' ORDER BY transaction_id' ELSE '' END;
+            GET DIAGNOSTICS inserted = ROW_COUNT;
+        EXCEPTION WHEN unique_violation OR deadlock_detected THEN
+            -- Also when this batch and another one in progress hold some
+            -- of each other's ids (re-uploads, hand loads in other orders)
+            -- and PostgreSQL chose this one to break the cycle: rolling
+            -- back to the savepoint lets the other go on, and the sorted
+            -- INSERT below then waits for its ids and keeps them.
+            EXECUTE facts_from_batch
+                || ' ORDER BY transaction_id, transaction_date, transaction_time, store_id,'
+                || ' product_id, customer_id, payment_method COLLATE "C", quantity_sold,'
+                || ' total_amount ON CONFLICT (transaction_id) DO NOTHING';
+            GET DIAGNOSTICS inserted = ROW_COUNT;
+        END;
+
+        -- Step 4: the dimension rows that change, in one order for every
+        -- load (stores, products, customers, dates; each in key order), the
+        -- last writes before the ledger's and the commit. The upsert's
+        -- condition is the same order as step 1's filter: a row stored
+        -- meanwhile by another load wins when it is greater.
+        IF batch.stores IS NOT NULL THEN
+            writing := 'public.dim_stores';
+            INSERT INTO public.dim_stores AS d
+            SELECT * FROM unnest(batch.stores) s ORDER BY s.store_id
+            ON CONFLICT (store_id) DO UPDATE
+                SET store_name = EXCLUDED.store_name,
+                    store_location = EXCLUDED.store_location,
+                    store_city = EXCLUDED.store_city,
+                    store_state = EXCLUDED.store_state,
+                    source_ts = EXCLUDED.source_ts,
+                    source_txn = EXCLUDED.source_txn,
+                    updated_at = EXCLUDED.updated_at
+                WHERE (d.source_ts, d.source_txn COLLATE "C",
+                       d.store_name COLLATE "C", d.store_location COLLATE "C")
+                    < (EXCLUDED.source_ts, EXCLUDED.source_txn COLLATE "C",
+                       EXCLUDED.store_name COLLATE "C", EXCLUDED.store_location COLLATE "C");
+        END IF;
+        IF batch.products IS NOT NULL THEN
+            writing := 'public.dim_products';
+            INSERT INTO public.dim_products AS d
+            SELECT * FROM unnest(batch.products) p ORDER BY p.product_id
+            ON CONFLICT (product_id) DO UPDATE
+                SET product_name = EXCLUDED.product_name,
+                    product_category = EXCLUDED.product_category,
+                    product_price = EXCLUDED.product_price,
+                    source_ts = EXCLUDED.source_ts,
+                    source_txn = EXCLUDED.source_txn,
+                    updated_at = EXCLUDED.updated_at
+                WHERE (d.source_ts, d.source_txn COLLATE "C", d.product_name COLLATE "C",
+                       d.product_category COLLATE "C", d.product_price)
+                    < (EXCLUDED.source_ts, EXCLUDED.source_txn COLLATE "C",
+                       EXCLUDED.product_name COLLATE "C", EXCLUDED.product_category COLLATE "C",
+                       EXCLUDED.product_price);
+        END IF;
+        IF batch.customers IS NOT NULL THEN
+            writing := 'public.dim_customers';
+            INSERT INTO public.dim_customers AS d
+            SELECT * FROM unnest(batch.customers) c ORDER BY c.customer_id
+            ON CONFLICT (customer_id) DO UPDATE
+                SET customer_age = EXCLUDED.customer_age,
+                    customer_gender = EXCLUDED.customer_gender,
+                    customer_membership = EXCLUDED.customer_membership,
+                    source_ts = EXCLUDED.source_ts,
+                    source_txn = EXCLUDED.source_txn,
+                    updated_at = EXCLUDED.updated_at
+                WHERE (d.source_ts, d.source_txn COLLATE "C",
+                       d.customer_age IS NULL, coalesce(d.customer_age, 0),
+                       d.customer_gender IS NULL, coalesce(d.customer_gender, '') COLLATE "C",
+                       d.customer_membership IS NULL,
+                       coalesce(d.customer_membership, '') COLLATE "C")
+                    < (EXCLUDED.source_ts, EXCLUDED.source_txn COLLATE "C",
+                       EXCLUDED.customer_age IS NULL, coalesce(EXCLUDED.customer_age, 0),
+                       EXCLUDED.customer_gender IS NULL,
+                       coalesce(EXCLUDED.customer_gender, '') COLLATE "C",
+                       EXCLUDED.customer_membership IS NULL,
+                       coalesce(EXCLUDED.customer_membership, '') COLLATE "C");
+        END IF;
+        IF batch.dates IS NOT NULL THEN
+            writing := 'public.dim_dates';
+            INSERT INTO public.dim_dates (date, year, quarter, month, day, day_of_week, is_weekend)
+            SELECT d.d,
+                   extract(year FROM d.d)::smallint,
+                   extract(quarter FROM d.d)::smallint,
+                   extract(month FROM d.d)::smallint,
+                   extract(day FROM d.d)::smallint,
+                   extract(isodow FROM d.d)::smallint,
+                   extract(isodow FROM d.d)::smallint >= 6::smallint
+            FROM unnest(batch.dates) AS d(d)
+            ORDER BY d.d
+            ON CONFLICT (date) DO NOTHING;
+        END IF;
+    EXCEPTION WHEN lock_not_available THEN
+        RAISE EXCEPTION USING
+            ERRCODE = 'lock_not_available',
+            MESSAGE = format('waited lock_timeout (%s) to write %s, held by %s',
+                             current_setting('lock_timeout'), writing,
+                             loader.lock_holders(writing)),
+            HINT = 'a session holding rows of it open blocks every load that writes them; '
+                   'see pg_stat_activity for that pid';
     END;
 
+    -- Step 5: the counts on the ledger row (locked in step 2: this load's
+    -- own row, no other load waits for it).
     IF batch.n_load_ids > 0 THEN
-        UPDATE @schema@.load_ledger
+        UPDATE public.load_ledger
         SET rows_loaded = coalesce(rows_loaded, 0) + batch.n_rows,
             facts_inserted = coalesce(facts_inserted, 0) + inserted
         WHERE load_id = batch.first_load;
@@ -339,8 +441,7 @@ BEGIN
     END IF;
     RETURN NULL;
 END
-$fn$
-$sql$,
+$fn$;
 
 -- Claims an object version for this transaction. With its identity known
 -- (S3: the ETag), one row per (bucket, key, etag): a second delivery blocks
@@ -348,81 +449,102 @@ $sql$,
 -- earlier failure is claimed again. Without it (p_etag NULL: a local file
 -- or stdin, hashed while it streams), one row per (bucket, key) until
 -- loader_identify names the content. The claim is rolled back with the
--- data when the transaction fails.
-$sql$
-CREATE OR REPLACE FUNCTION @schema@.loader_claim(
+-- data when the transaction fails. A second claim of the same object in
+-- one transaction is refused (it would reset the first one's counts). A
+-- wait past lock_timeout on another transaction's claim is a retryable
+-- error that names it ("being loaded by").
+CREATE OR REPLACE FUNCTION loader.loader_claim(
     p_bucket text, p_key text, p_etag text, p_version_id text,
     OUT load_id bigint, OUT claimed boolean)
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
+DECLARE
+    mine xid8 := pg_current_xact_id();
+    again boolean;
 BEGIN
     IF p_bucket IS NULL OR p_key IS NULL THEN
         RAISE EXCEPTION 'loader_claim: bucket and key are required'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF p_etag IS NULL THEN
-        INSERT INTO @schema@.load_ledger AS l
-            (bucket, object_key, etag, version_id, status, claimed_by, rows_loaded, facts_inserted)
-        VALUES (p_bucket, p_key, NULL, p_version_id, 'loading', pg_current_xact_id(), 0, 0)
-        ON CONFLICT (bucket, object_key) WHERE etag IS NULL DO UPDATE
-            SET status = 'loading',
-                version_id = EXCLUDED.version_id,
-                attempts = l.attempts + 1,
-                claimed_by = EXCLUDED.claimed_by,
-                rows_loaded = 0,
-                facts_inserted = 0,
-                started_at = now(),
-                finished_at = NULL,
-                error = NULL
-        RETURNING l.load_id INTO load_id;
-        claimed := true;
-        RETURN;
-    END IF;
-    INSERT INTO @schema@.load_ledger AS l
-        (bucket, object_key, etag, version_id, status, claimed_by, rows_loaded, facts_inserted)
-    VALUES (p_bucket, p_key, p_etag, p_version_id, 'loading', pg_current_xact_id(), 0, 0)
-    ON CONFLICT (bucket, object_key, etag) DO UPDATE
-        SET status = 'loading',
-            version_id = EXCLUDED.version_id,
-            attempts = l.attempts + 1,
-            claimed_by = EXCLUDED.claimed_by,
-            rows_loaded = 0,
-            facts_inserted = 0,
-            started_at = now(),
-            finished_at = NULL,
-            error = NULL
-        WHERE l.status <> 'loaded'
-    RETURNING l.load_id INTO load_id;
+    BEGIN
+        IF p_etag IS NULL THEN
+            INSERT INTO public.load_ledger AS l
+                (bucket, object_key, etag, version_id, status, claimed_by, rows_loaded,
+                 facts_inserted)
+            VALUES (p_bucket, p_key, NULL, p_version_id, 'loading', mine, 0, 0)
+            ON CONFLICT (bucket, object_key) WHERE etag IS NULL DO UPDATE
+                SET status = 'loading',
+                    version_id = EXCLUDED.version_id,
+                    attempts = least(l.attempts::bigint + 1, 2147483647)::integer,
+                    claimed_by = EXCLUDED.claimed_by,
+                    rows_loaded = 0,
+                    facts_inserted = 0,
+                    started_at = now(),
+                    finished_at = NULL,
+                    error = NULL
+                WHERE l.claimed_by IS DISTINCT FROM EXCLUDED.claimed_by
+            RETURNING l.load_id INTO load_id;
+        ELSE
+            INSERT INTO public.load_ledger AS l
+                (bucket, object_key, etag, version_id, status, claimed_by, rows_loaded,
+                 facts_inserted)
+            VALUES (p_bucket, p_key, p_etag, p_version_id, 'loading', mine, 0, 0)
+            ON CONFLICT (bucket, object_key, etag) DO UPDATE
+                SET status = 'loading',
+                    version_id = EXCLUDED.version_id,
+                    attempts = least(l.attempts::bigint + 1, 2147483647)::integer,
+                    claimed_by = EXCLUDED.claimed_by,
+                    rows_loaded = 0,
+                    facts_inserted = 0,
+                    started_at = now(),
+                    finished_at = NULL,
+                    error = NULL
+                WHERE l.status <> 'loaded' AND l.claimed_by IS DISTINCT FROM EXCLUDED.claimed_by
+            RETURNING l.load_id INTO load_id;
+        END IF;
+    EXCEPTION WHEN lock_not_available THEN
+        RAISE EXCEPTION USING
+            ERRCODE = 'lock_not_available',
+            MESSAGE = format('being loaded by another session: waited lock_timeout (%s) for its '
+                             'claim; holders of load_ledger: %s', current_setting('lock_timeout'),
+                             loader.lock_holders('public.load_ledger')),
+            HINT = 'retry later: that load either commits (and this one skips) or rolls back';
+    END;
     IF FOUND THEN
         claimed := true;
         RETURN;
     END IF;
-    SELECT l.load_id INTO load_id
-    FROM @schema@.load_ledger l
-    WHERE l.bucket = p_bucket AND l.object_key = p_key AND l.etag = p_etag;
+    -- Not claimed: loaded already, or claimed by this transaction before.
+    SELECT l.load_id, l.claimed_by = mine AND l.status = 'loading' INTO load_id, again
+    FROM public.load_ledger l
+    WHERE l.bucket = p_bucket AND l.object_key = p_key
+      AND (l.etag = p_etag OR (p_etag IS NULL AND l.etag IS NULL));
+    IF again THEN
+        RAISE EXCEPTION 'load % of this object is already claimed in this transaction', load_id
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
     claimed := false;
 END
-$fn$
-$sql$,
+$fn$;
 
 -- Names the content of a load claimed without it. When that content was
 -- loaded before, returns that load (claimed = false) and leaves this one
 -- unfinished: the transaction must roll back. An earlier failure of the
--- same content is folded into this row (one row per content).
-$sql$
-CREATE OR REPLACE FUNCTION @schema@.loader_identify(
+-- same content is folded into this row (one row per content); a claim
+-- that is not finished (this transaction's own) is never folded away.
+CREATE OR REPLACE FUNCTION loader.loader_identify(
     p_load_id bigint, p_etag text, OUT load_id bigint, OUT claimed boolean)
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
-    mine @schema@.load_ledger%ROWTYPE;
-    other @schema@.load_ledger%ROWTYPE;
+    mine public.load_ledger%ROWTYPE;
+    other public.load_ledger%ROWTYPE;
 BEGIN
-    SELECT * INTO mine FROM @schema@.load_ledger l
+    SELECT * INTO mine FROM public.load_ledger l
     WHERE l.load_id = p_load_id AND l.status = 'loading'
       AND l.claimed_by = pg_current_xact_id() AND l.etag IS NULL
     FOR UPDATE;
@@ -430,7 +552,7 @@ BEGIN
         RAISE EXCEPTION 'load % is not claimed by this transaction without an identity', p_load_id
             USING ERRCODE = 'insufficient_privilege';
     END IF;
-    SELECT * INTO other FROM @schema@.load_ledger l
+    SELECT * INTO other FROM public.load_ledger l
     WHERE l.bucket = mine.bucket AND l.object_key = mine.object_key AND l.etag = p_etag
     FOR UPDATE;
     IF FOUND AND other.status = 'loaded' THEN
@@ -438,22 +560,27 @@ BEGIN
         claimed := false;
         RETURN;
     END IF;
-    IF FOUND THEN
-        DELETE FROM @schema@.load_ledger l WHERE l.load_id = other.load_id;
+    IF FOUND AND other.status = 'loading' THEN
+        RAISE EXCEPTION 'load % of the same content is claimed in this transaction and not finished',
+            other.load_id
+            USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
-    UPDATE @schema@.load_ledger l
-    SET etag = p_etag, attempts = l.attempts + coalesce(other.attempts, 0)
+    IF FOUND THEN
+        DELETE FROM public.load_ledger l WHERE l.load_id = other.load_id;
+    END IF;
+    UPDATE public.load_ledger l
+    SET etag = p_etag,
+        attempts = least(l.attempts::bigint + coalesce(other.attempts, 0), 2147483647)::integer
     WHERE l.load_id = p_load_id;
     load_id := p_load_id;
     claimed := true;
 END
-$fn$
-$sql$,
+$fn$;
 
 -- Files the rows the loader refused, for a load claimed by this
--- transaction. Called in bounded batches.
-$sql$
-CREATE OR REPLACE FUNCTION @schema@.loader_file_rejects(
+-- transaction, at most 1,000 rows and 16 MiB of records per call (the
+-- loader sends ~4 MiB): the server's memory per call is bounded.
+CREATE OR REPLACE FUNCTION loader.loader_file_rejects(
     p_load_id bigint, p_lines bigint[], p_offsets bigint[], p_columns text[],
     p_reasons text[], p_raw_records text[], p_raw_bytes bytea[])
 RETURNS void
@@ -462,7 +589,7 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 BEGIN
-    PERFORM 1 FROM @schema@.load_ledger l
+    PERFORM 1 FROM public.load_ledger l
     WHERE l.load_id = p_load_id AND l.status = 'loading'
       AND l.claimed_by = pg_current_xact_id();
     IF NOT FOUND THEN
@@ -477,24 +604,32 @@ BEGIN
         RAISE EXCEPTION 'loader_file_rejects: the arrays must all have one element per reject'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    IF cardinality(p_lines) > 1000
+       OR coalesce(pg_column_size(p_raw_records), 0) + coalesce(pg_column_size(p_raw_bytes), 0)
+          + coalesce(pg_column_size(p_reasons), 0) + coalesce(pg_column_size(p_columns), 0)
+          > 16777216 THEN
+        RAISE EXCEPTION 'loader_file_rejects: at most 1000 rejects and 16 MiB per call (got % rejects)',
+            cardinality(p_lines)
+            USING ERRCODE = 'program_limit_exceeded';
+    END IF;
     -- A NULL line or reason, or a row with both or neither of the raw
     -- forms, breaks the table's constraints and fails the load.
-    INSERT INTO @schema@.load_rejects
+    INSERT INTO public.load_rejects
         (load_id, line, byte_offset, column_name, reason, raw_record, raw_bytes)
     SELECT p_load_id, r.line, r.byte_offset, r.column_name, r.reason, r.raw_record, r.raw_bytes
     FROM unnest(p_lines, p_offsets, p_columns, p_reasons, p_raw_records, p_raw_bytes)
          AS r(line, byte_offset, column_name, reason, raw_record, raw_bytes)
     ON CONFLICT ON CONSTRAINT load_rejects_pkey DO NOTHING;
 END
-$fn$
-$sql$,
+$fn$;
 
 -- Completes a load claimed by this transaction. The figures are the
 -- database's own: rows and facts as the trigger counted them, rejects as
--- filed; bytes and time are the loader's. Announces the load to LISTEN
--- loader_loads (delivered only if the transaction commits).
-$sql$
-CREATE OR REPLACE FUNCTION @schema@.loader_complete(
+-- filed; bytes and time are the loader's (range-checked). Sends the load
+-- id (nothing else) to LISTEN loader_loads when the transaction commits:
+-- a hint, since any role may NOTIFY that channel; a consumer reads the
+-- outcome from loader.load_outcomes.
+CREATE OR REPLACE FUNCTION loader.loader_complete(
     p_load_id bigint, p_bytes bigint, p_duration_ms bigint,
     OUT rows_loaded bigint, OUT facts_inserted bigint, OUT duplicates bigint,
     OUT rows_rejected bigint)
@@ -503,14 +638,18 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
-    done @schema@.load_ledger%ROWTYPE;
+    done public.load_ledger%ROWTYPE;
 BEGIN
-    UPDATE @schema@.load_ledger l
+    IF p_bytes < 0 OR p_duration_ms < 0 THEN
+        RAISE EXCEPTION 'loader_complete: bytes and duration cannot be negative'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    UPDATE public.load_ledger l
     SET status = 'loaded',
         rows_loaded = coalesce(l.rows_loaded, 0),
         facts_inserted = coalesce(l.facts_inserted, 0),
         duplicates = coalesce(l.rows_loaded, 0) - coalesce(l.facts_inserted, 0),
-        rows_rejected = (SELECT count(*) FROM @schema@.load_rejects r
+        rows_rejected = (SELECT count(*) FROM public.load_rejects r
                          WHERE r.load_id = p_load_id),
         bytes = p_bytes,
         duration_ms = p_duration_ms,
@@ -523,29 +662,21 @@ BEGIN
         RAISE EXCEPTION 'load % is not claimed by this transaction (or has no identity yet)', p_load_id
             USING ERRCODE = 'insufficient_privilege';
     END IF;
-    PERFORM pg_notify('loader_loads', json_build_object(
-        'load_id', done.load_id,
-        'bucket', done.bucket,
-        'key', done.object_key,
-        'etag', done.etag,
-        'version_id', done.version_id,
-        'rows', done.rows_loaded,
-        'facts_inserted', done.facts_inserted,
-        'duplicates', done.duplicates,
-        'rejects', done.rows_rejected)::text);
+    PERFORM pg_notify('loader_loads', done.load_id::text);
     rows_loaded := done.rows_loaded;
     facts_inserted := done.facts_inserted;
     duplicates := done.duplicates;
     rows_rejected := done.rows_rejected;
 END
-$fn$
-$sql$,
+$fn$;
 
 -- Records a failed (or timed-out) load after its transaction rolled back,
--- in a transaction of its own. Never over a loaded row (a concurrent
--- delivery may have won), never over a claim of the calling transaction.
-$sql$
-CREATE OR REPLACE FUNCTION @schema@.loader_fail(
+-- in a transaction of its own: only while no claim of it is live. Never
+-- over a loaded row (a concurrent delivery may have won); another
+-- transaction's uncommitted claim is waited for (bounded by lock_timeout),
+-- and a claim of the calling transaction is left alone. Attempts are
+-- 1..1000 per call and add up saturating.
+CREATE OR REPLACE FUNCTION loader.loader_fail(
     p_bucket text, p_key text, p_etag text, p_version_id text, p_timed_out boolean,
     p_error text, p_attempts integer, p_duration_ms bigint)
 RETURNS void
@@ -561,62 +692,64 @@ BEGIN
         RAISE EXCEPTION 'loader_fail: bucket and key are required'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    IF p_attempts IS NULL OR p_attempts NOT BETWEEN 1 AND 1000
+       OR p_duration_ms IS NULL OR p_duration_ms < 0 THEN
+        RAISE EXCEPTION 'loader_fail: attempts must be 1 to 1000 and the duration not negative (got %, %)',
+            p_attempts, p_duration_ms
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     IF p_etag IS NULL THEN
-        INSERT INTO @schema@.load_ledger AS l
+        INSERT INTO public.load_ledger AS l
             (bucket, object_key, etag, version_id, status, attempts, error, finished_at, duration_ms)
-        VALUES (p_bucket, p_key, NULL, p_version_id, failed, greatest(p_attempts, 1), message,
+        VALUES (p_bucket, p_key, NULL, p_version_id, failed, p_attempts, message,
                 clock_timestamp(), p_duration_ms)
         ON CONFLICT (bucket, object_key) WHERE etag IS NULL DO UPDATE
             SET status = EXCLUDED.status,
-                attempts = l.attempts + EXCLUDED.attempts,
+                attempts = least(l.attempts::bigint + EXCLUDED.attempts, 2147483647)::integer,
                 error = EXCLUDED.error,
-                finished_at = clock_timestamp(),
+                finished_at = EXCLUDED.finished_at,
                 duration_ms = EXCLUDED.duration_ms
             WHERE l.status <> 'loaded' AND l.claimed_by IS DISTINCT FROM pg_current_xact_id();
     ELSE
-        INSERT INTO @schema@.load_ledger AS l
+        INSERT INTO public.load_ledger AS l
             (bucket, object_key, etag, version_id, status, attempts, error, finished_at, duration_ms)
-        VALUES (p_bucket, p_key, p_etag, p_version_id, failed, greatest(p_attempts, 1), message,
+        VALUES (p_bucket, p_key, p_etag, p_version_id, failed, p_attempts, message,
                 clock_timestamp(), p_duration_ms)
         ON CONFLICT (bucket, object_key, etag) DO UPDATE
             SET status = EXCLUDED.status,
-                attempts = l.attempts + EXCLUDED.attempts,
+                attempts = least(l.attempts::bigint + EXCLUDED.attempts, 2147483647)::integer,
                 error = EXCLUDED.error,
-                finished_at = clock_timestamp(),
+                finished_at = EXCLUDED.finished_at,
                 duration_ms = EXCLUDED.duration_ms
             WHERE l.status <> 'loaded' AND l.claimed_by IS DISTINCT FROM pg_current_xact_id();
     END IF;
 END
-$fn$
-$sql$,
+$fn$;
 
 -- At commit (deferred): a load claimed in this transaction must be
 -- complete. A transaction cannot keep staged rows, facts or a claim of a
 -- load it did not finish.
-$sql$
-CREATE OR REPLACE FUNCTION @schema@.load_ledger_commit_check() RETURNS trigger
+CREATE OR REPLACE FUNCTION loader.load_ledger_commit_check() RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 BEGIN
-    PERFORM 1 FROM @schema@.load_ledger l
+    PERFORM 1 FROM public.load_ledger l
     WHERE l.load_id = NEW.load_id
       AND l.claimed_by = pg_current_xact_id()
       AND l.status <> 'loaded';
     IF FOUND THEN
-        RAISE EXCEPTION 'load % was claimed in this transaction but not completed: roll back, or call loader_complete',
+        RAISE EXCEPTION 'load % was claimed in this transaction but not completed: roll back, or call loader.loader_complete',
             NEW.load_id
             USING ERRCODE = 'integrity_constraint_violation';
     END IF;
     RETURN NULL;
 END
-$fn$
-$sql$,
+$fn$;
 
 -- The ledger's states: a loaded row stays loaded.
-$sql$
-CREATE OR REPLACE FUNCTION @schema@.load_ledger_states() RETURNS trigger
+CREATE OR REPLACE FUNCTION loader.load_ledger_states() RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -628,48 +761,88 @@ BEGIN
     END IF;
     RETURN NEW;
 END
-$fn$
-$sql$
+$fn$;
+
+-- What a consumer of NOTIFY loader_loads reads: the ledger's word on a
+-- load id (a notification's payload is only a hint: any role may send
+-- one). GRANT USAGE ON SCHEMA loader and SELECT on this view to a reader.
+CREATE OR REPLACE VIEW loader.load_outcomes AS
+SELECT l.load_id, l.bucket, l.object_key, l.etag, l.version_id, l.status, l.attempts,
+       l.rows_loaded, l.rows_rejected, l.duplicates, l.facts_inserted, l.bytes,
+       l.started_at, l.finished_at, l.duration_ms, l.error
+FROM public.load_ledger l;
+
+-- Version 3's clients call the protocol in public: they get a retryable
+-- error (55006) that says what happened, until the new loader is deployed
+-- (deploy/README.md, "Upgrades"). Only where version 3 left them.
+DO $previous$
+DECLARE
+    old text[];
+BEGIN
+    FOREACH old SLICE 1 IN ARRAY ARRAY[
+        ['public.loader_claim(text, text, text, text)',
+         'p_bucket text, p_key text, p_etag text, p_version_id text, OUT load_id bigint, OUT claimed boolean'],
+        ['public.loader_identify(bigint, text)',
+         'p_load_id bigint, p_etag text, OUT load_id bigint, OUT claimed boolean'],
+        ['public.loader_file_rejects(bigint, bigint[], bigint[], text[], text[], text[], bytea[])',
+         'p_load_id bigint, p_lines bigint[], p_offsets bigint[], p_columns text[], p_reasons text[], p_raw_records text[], p_raw_bytes bytea[]'],
+        ['public.loader_complete(bigint, bigint, bigint)',
+         'p_load_id bigint, p_bytes bigint, p_duration_ms bigint, OUT rows_loaded bigint, OUT facts_inserted bigint, OUT duplicates bigint, OUT rows_rejected bigint'],
+        ['public.loader_fail(text, text, text, text, boolean, text, integer, bigint)',
+         'p_bucket text, p_key text, p_etag text, p_version_id text, p_timed_out boolean, p_error text, p_attempts integer, p_duration_ms bigint']
     ] LOOP
-        EXECUTE replace(body, '@schema@', schema_name);
+        IF to_regprocedure(old[1]) IS NOT NULL THEN
+            EXECUTE format('CREATE OR REPLACE FUNCTION %s(%s) %s', split_part(old[1], '(', 1),
+                           old[2], CASE WHEN old[2] LIKE '%OUT %' THEN '' ELSE 'RETURNS void' END)
+                || $shim$
+                LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+                BEGIN
+                    RAISE EXCEPTION USING
+                        ERRCODE = 'object_in_use',
+                        MESSAGE = 'this database''s loader schema was upgraded to version 4, '
+                                  'whose protocol is in schema loader: this loader is older; '
+                                  'deploy the new one (retry: a new loader will load it)';
+                END
+                $body$$shim$;
+        END IF;
     END LOOP;
 END
-$install$;
+$previous$;
 
 -- Nobody calls these unless granted (roles.sql grants the protocol to
 -- loader_role). Functions are executable by PUBLIC by default.
-REVOKE ALL ON FUNCTION normalize_staging_batch() FROM PUBLIC;
-REVOKE ALL ON FUNCTION loader_claim(text, text, text, text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION loader_identify(bigint, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION loader.lock_holders(regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION loader.normalize_staging_batch() FROM PUBLIC;
+REVOKE ALL ON FUNCTION loader.loader_claim(text, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION loader.loader_identify(bigint, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION
-    loader_file_rejects(bigint, bigint[], bigint[], text[], text[], text[], bytea[]) FROM PUBLIC;
-REVOKE ALL ON FUNCTION loader_complete(bigint, bigint, bigint) FROM PUBLIC;
-REVOKE ALL ON FUNCTION loader_fail(text, text, text, text, boolean, text, integer, bigint) FROM PUBLIC;
-REVOKE ALL ON FUNCTION load_ledger_commit_check() FROM PUBLIC;
-REVOKE ALL ON FUNCTION load_ledger_states() FROM PUBLIC;
+    loader.loader_file_rejects(bigint, bigint[], bigint[], text[], text[], text[], bytea[])
+    FROM PUBLIC;
+REVOKE ALL ON FUNCTION loader.loader_complete(bigint, bigint, bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION loader.loader_fail(text, text, text, text, boolean, text, integer, bigint)
+    FROM PUBLIC;
+REVOKE ALL ON FUNCTION loader.load_ledger_commit_check() FROM PUBLIC;
+REVOKE ALL ON FUNCTION loader.load_ledger_states() FROM PUBLIC;
 
-DROP TRIGGER IF EXISTS staging_table_normalize ON staging_table;
 CREATE TRIGGER staging_table_normalize
-    AFTER INSERT ON staging_table
+    AFTER INSERT ON public.staging_table
     REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT
-    EXECUTE FUNCTION normalize_staging_batch();
+    EXECUTE FUNCTION loader.normalize_staging_batch();
 
-DROP TRIGGER IF EXISTS load_ledger_commit_check ON load_ledger;
 CREATE CONSTRAINT TRIGGER load_ledger_commit_check
-    AFTER INSERT OR UPDATE ON load_ledger
+    AFTER INSERT OR UPDATE ON public.load_ledger
     DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW
-    EXECUTE FUNCTION load_ledger_commit_check();
+    EXECUTE FUNCTION loader.load_ledger_commit_check();
 
-DROP TRIGGER IF EXISTS load_ledger_states ON load_ledger;
 CREATE TRIGGER load_ledger_states
-    BEFORE UPDATE OF status ON load_ledger
+    BEFORE UPDATE OF status ON public.load_ledger
     FOR EACH ROW
-    EXECUTE FUNCTION load_ledger_states();
+    EXECUTE FUNCTION loader.load_ledger_states();
 
--- The version this file installs; `loader load` refuses an older one.
-INSERT INTO loader_schema (singleton, version) VALUES (true, 3)
+-- The version this file installs; `loader load` refuses any other.
+INSERT INTO public.loader_schema (singleton, version) VALUES (true, 4)
 ON CONFLICT (singleton) DO UPDATE SET version = EXCLUDED.version, installed_at = now();
 
 COMMIT;

@@ -12,14 +12,17 @@
 -- the checks that compare facts and dimensions with staging.
 
 \set QUIET on
-\ir refuse_foreign_code.sql
 BEGIN ISOLATION LEVEL REPEATABLE READ;
+-- First, before any expression: every function and operator below resolves
+-- in pg_catalog only, and every table is named with its schema, so no
+-- object another role creates, before or while this runs, takes part.
+SET LOCAL search_path = pg_catalog, pg_temp;
 SET LOCAL client_min_messages = warning;
 SET LOCAL work_mem = '256MB';
 -- Compiling these one-off queries costs more than running them.
 SET LOCAL jit = off;
 
-CREATE TEMPORARY TABLE verify_result (
+CREATE TEMPORARY TABLE pg_temp.verify_result (
     seq    int     NOT NULL,
     check_name text NOT NULL,
     detail text    NOT NULL,
@@ -28,51 +31,51 @@ CREATE TEMPORARY TABLE verify_result (
 
 -- Staging rows that still have their source in reach: hand loads (load_id
 -- NULL) and loads not pruned.
-CREATE TEMPORARY VIEW verify_staging AS
+CREATE TEMPORARY VIEW pg_temp.verify_staging AS
 SELECT s.*
-FROM staging_table s
+FROM public.staging_table s
 WHERE s.load_id IS NULL
-   OR NOT EXISTS (SELECT 1 FROM load_ledger l
+   OR NOT EXISTS (SELECT 1 FROM public.load_ledger l
                   WHERE l.load_id = s.load_id AND l.staging_pruned_at IS NOT NULL);
 
-CREATE TEMPORARY VIEW verify_facts AS
+CREATE TEMPORARY VIEW pg_temp.verify_facts AS
 SELECT f.*
-FROM facts f
+FROM public.facts f
 WHERE f.load_id IS NULL
-   OR NOT EXISTS (SELECT 1 FROM load_ledger l
+   OR NOT EXISTS (SELECT 1 FROM public.load_ledger l
                   WHERE l.load_id = f.load_id AND l.staging_pruned_at IS NOT NULL);
 
 -- 1. Star-schema integrity: no fact without its dimension rows.
-INSERT INTO verify_result
+INSERT INTO pg_temp.verify_result
 SELECT 1, 'facts without their store', n || ' facts', n = 0
-FROM (SELECT count(*) AS n FROM facts f
-      WHERE NOT EXISTS (SELECT 1 FROM dim_stores d WHERE d.store_id = f.store_id)) x;
-INSERT INTO verify_result
+FROM (SELECT count(*) AS n FROM public.facts f
+      WHERE NOT EXISTS (SELECT 1 FROM public.dim_stores d WHERE d.store_id = f.store_id)) x;
+INSERT INTO pg_temp.verify_result
 SELECT 2, 'facts without their product', n || ' facts', n = 0
-FROM (SELECT count(*) AS n FROM facts f
-      WHERE NOT EXISTS (SELECT 1 FROM dim_products d WHERE d.product_id = f.product_id)) x;
-INSERT INTO verify_result
+FROM (SELECT count(*) AS n FROM public.facts f
+      WHERE NOT EXISTS (SELECT 1 FROM public.dim_products d WHERE d.product_id = f.product_id)) x;
+INSERT INTO pg_temp.verify_result
 SELECT 3, 'facts without their customer', n || ' facts', n = 0
-FROM (SELECT count(*) AS n FROM facts f
+FROM (SELECT count(*) AS n FROM public.facts f
       WHERE f.customer_id IS NOT NULL
-        AND NOT EXISTS (SELECT 1 FROM dim_customers d WHERE d.customer_id = f.customer_id)) x;
-INSERT INTO verify_result
+        AND NOT EXISTS (SELECT 1 FROM public.dim_customers d WHERE d.customer_id = f.customer_id)) x;
+INSERT INTO pg_temp.verify_result
 SELECT 4, 'facts without their date', n || ' facts', n = 0
-FROM (SELECT count(*) AS n FROM facts f
-      WHERE NOT EXISTS (SELECT 1 FROM dim_dates d WHERE d.date = f.transaction_date)) x;
+FROM (SELECT count(*) AS n FROM public.facts f
+      WHERE NOT EXISTS (SELECT 1 FROM public.dim_dates d WHERE d.date = f.transaction_date)) x;
 
 -- 2. Nothing lost: every staged transaction is a fact.
-INSERT INTO verify_result
+INSERT INTO pg_temp.verify_result
 SELECT 5, 'staged transactions missing from facts', n || ' rows', n = 0
-FROM (SELECT count(*) AS n FROM verify_staging s
-      WHERE NOT EXISTS (SELECT 1 FROM facts f WHERE f.transaction_id = s.transaction_id)) x;
+FROM (SELECT count(*) AS n FROM pg_temp.verify_staging s
+      WHERE NOT EXISTS (SELECT 1 FROM public.facts f WHERE f.transaction_id = s.transaction_id)) x;
 
 -- 3. Nothing invented or altered: every fact is a staged row of its load.
-INSERT INTO verify_result
+INSERT INTO pg_temp.verify_result
 SELECT 6, 'facts that differ from their staged row', n || ' facts', n = 0
-FROM (SELECT count(*) AS n FROM verify_facts f
+FROM (SELECT count(*) AS n FROM pg_temp.verify_facts f
       WHERE NOT EXISTS (
-          SELECT 1 FROM verify_staging s
+          SELECT 1 FROM pg_temp.verify_staging s
           WHERE s.transaction_id = f.transaction_id
             AND s.load_id IS NOT DISTINCT FROM f.load_id
             AND s.transaction_date = f.transaction_date
@@ -85,7 +88,7 @@ FROM (SELECT count(*) AS n FROM verify_facts f
             AND s.total_amount = f.total_amount)) x;
 
 -- 4. Per load: staging rows = ledger rows = facts inserted + duplicates.
-INSERT INTO verify_result
+INSERT INTO pg_temp.verify_result
 SELECT 7, 'loads whose staging, facts and ledger counts disagree',
        count(*) FILTER (WHERE NOT agree) || ' of ' || count(*) || ' loads'
            || coalesce(' (first: load ' || min(load_id) FILTER (WHERE NOT agree) || ')', ''),
@@ -95,38 +98,38 @@ FROM (
            coalesce(s.n, 0) = l.rows_loaded
            AND coalesce(f.n, 0) = l.facts_inserted
            AND l.rows_loaded = l.facts_inserted + l.duplicates AS agree
-    FROM load_ledger l
-    LEFT JOIN (SELECT load_id, count(*) AS n FROM staging_table
+    FROM public.load_ledger l
+    LEFT JOIN (SELECT load_id, count(*) AS n FROM public.staging_table
                WHERE load_id IS NOT NULL GROUP BY load_id) s USING (load_id)
-    LEFT JOIN (SELECT load_id, count(*) AS n FROM facts
+    LEFT JOIN (SELECT load_id, count(*) AS n FROM public.facts
                WHERE load_id IS NOT NULL GROUP BY load_id) f USING (load_id)
     WHERE l.status = 'loaded' AND l.staging_pruned_at IS NULL
 ) per_load;
 
 -- 5. Nothing partial: staged rows belong to loads the ledger says are loaded.
-INSERT INTO verify_result
+INSERT INTO pg_temp.verify_result
 SELECT 8, 'staged rows of loads not marked loaded', n || ' rows', n = 0
-FROM (SELECT count(*) AS n FROM staging_table s
+FROM (SELECT count(*) AS n FROM public.staging_table s
       WHERE s.load_id IS NOT NULL
-        AND NOT EXISTS (SELECT 1 FROM load_ledger l
+        AND NOT EXISTS (SELECT 1 FROM public.load_ledger l
                         WHERE l.load_id = s.load_id AND l.status = 'loaded')) x;
 
 -- 5b. Every refused row is filed: a loaded load's rejects are the ledger's
 --     rows_rejected, and no reject belongs to a load that is not loaded.
-INSERT INTO verify_result
+INSERT INTO pg_temp.verify_result
 SELECT 12, 'loads whose rejects and ledger disagree',
        n || ' loads' || coalesce(' (first: load ' || first || ')', ''), n = 0
 FROM (SELECT count(*) AS n, min(load_id) AS first
       FROM (SELECT l.load_id
-            FROM load_ledger l
-            LEFT JOIN (SELECT load_id, count(*) AS n FROM load_rejects
+            FROM public.load_ledger l
+            LEFT JOIN (SELECT load_id, count(*) AS n FROM public.load_rejects
                        GROUP BY load_id) r USING (load_id)
             WHERE l.status = 'loaded'
               AND coalesce(r.n, 0) <> coalesce(l.rows_rejected, 0)
             UNION
             SELECT DISTINCT r.load_id
-            FROM load_rejects r
-            WHERE NOT EXISTS (SELECT 1 FROM load_ledger l
+            FROM public.load_rejects r
+            WHERE NOT EXISTS (SELECT 1 FROM public.load_ledger l
                               WHERE l.load_id = r.load_id AND l.status = 'loaded')) bad) x;
 
 -- 6. Dimensions hold the attributes of their newest staged transaction
@@ -134,75 +137,75 @@ FROM (SELECT count(*) AS n, min(load_id) AS first
 --    may be newer than what staging still holds (pruned loads), never older.
 --    Same two hashed passes as the trigger: newest timestamp per id, then
 --    the rows at it; only those are sorted.
-INSERT INTO verify_result
+INSERT INTO pg_temp.verify_result
 SELECT 9, 'stores not matching their newest transaction', n || ' stores', n = 0
 FROM (SELECT count(*) AS n
       FROM (SELECT DISTINCT ON (v.store_id) v.store_id, v.store_name, v.store_location,
                    newest.ts, v.transaction_id
-            FROM verify_staging v
+            FROM pg_temp.verify_staging v
             JOIN (SELECT store_id, max(transaction_date + transaction_time) AS ts
-                  FROM verify_staging GROUP BY store_id) newest
+                  FROM pg_temp.verify_staging GROUP BY store_id) newest
               ON v.store_id = newest.store_id
              AND v.transaction_date + v.transaction_time = newest.ts
             ORDER BY v.store_id, v.transaction_id COLLATE "C" DESC,
                      v.store_name COLLATE "C" DESC, v.store_location COLLATE "C" DESC) s
-      JOIN dim_stores d USING (store_id)
+      JOIN public.dim_stores d USING (store_id)
       WHERE (d.source_ts, d.source_txn COLLATE "C") < (s.ts, s.transaction_id COLLATE "C")
          OR ((d.source_ts, d.source_txn) = (s.ts, s.transaction_id)
              AND (d.store_name, d.store_location) <> (s.store_name, s.store_location))) x;
-INSERT INTO verify_result
+INSERT INTO pg_temp.verify_result
 SELECT 10, 'products not matching their newest transaction', n || ' products', n = 0
 FROM (SELECT count(*) AS n
       FROM (SELECT DISTINCT ON (v.product_id) v.product_id, v.product_name, v.product_category,
                    v.product_price, newest.ts, v.transaction_id
-            FROM verify_staging v
+            FROM pg_temp.verify_staging v
             JOIN (SELECT product_id, max(transaction_date + transaction_time) AS ts
-                  FROM verify_staging GROUP BY product_id) newest
+                  FROM pg_temp.verify_staging GROUP BY product_id) newest
               ON v.product_id = newest.product_id
              AND v.transaction_date + v.transaction_time = newest.ts
             ORDER BY v.product_id, v.transaction_id COLLATE "C" DESC,
                      v.product_name COLLATE "C" DESC, v.product_category COLLATE "C" DESC,
                      v.product_price DESC) s
-      JOIN dim_products d USING (product_id)
+      JOIN public.dim_products d USING (product_id)
       WHERE (d.source_ts, d.source_txn COLLATE "C") < (s.ts, s.transaction_id COLLATE "C")
          OR ((d.source_ts, d.source_txn) = (s.ts, s.transaction_id)
              AND (d.product_name, d.product_category, d.product_price)
                  <> (s.product_name, s.product_category, s.product_price))) x;
-INSERT INTO verify_result
+INSERT INTO pg_temp.verify_result
 SELECT 11, 'customers not matching their newest transaction', n || ' customers', n = 0
 FROM (SELECT count(*) AS n
       FROM (SELECT DISTINCT ON (v.customer_id) v.customer_id, v.customer_age,
                    v.customer_gender, v.customer_membership, newest.ts, v.transaction_id
-            FROM verify_staging v
+            FROM pg_temp.verify_staging v
             JOIN (SELECT customer_id, max(transaction_date + transaction_time) AS ts
-                  FROM verify_staging WHERE customer_id IS NOT NULL
+                  FROM pg_temp.verify_staging WHERE customer_id IS NOT NULL
                   GROUP BY customer_id) newest
               ON v.customer_id = newest.customer_id
              AND v.transaction_date + v.transaction_time = newest.ts
             ORDER BY v.customer_id, v.transaction_id COLLATE "C" DESC,
                      v.customer_age DESC, v.customer_gender COLLATE "C" DESC,
                      v.customer_membership COLLATE "C" DESC) s
-      JOIN dim_customers d USING (customer_id)
+      JOIN public.dim_customers d USING (customer_id)
       WHERE (d.source_ts, d.source_txn COLLATE "C") < (s.ts, s.transaction_id COLLATE "C")
          OR ((d.source_ts, d.source_txn) = (s.ts, s.transaction_id)
              AND (d.customer_age, d.customer_gender, d.customer_membership)
                  IS DISTINCT FROM (s.customer_age, s.customer_gender, s.customer_membership))) x;
 
 -- 7. Totals, for the reader (always ok).
-INSERT INTO verify_result
+INSERT INTO pg_temp.verify_result
 SELECT 20, 'facts', count(*) || ' rows, total_amount ' || coalesce(sum(total_amount), 0), true
-FROM facts;
-INSERT INTO verify_result
+FROM public.facts;
+INSERT INTO pg_temp.verify_result
 SELECT 21, 'staged rows', count(*) || ' rows, '
        || count(*) FILTER (WHERE load_id IS NULL) || ' from hand loads', true
-FROM staging_table;
-INSERT INTO verify_result
+FROM public.staging_table;
+INSERT INTO pg_temp.verify_result
 SELECT 22, 'dimensions',
-       (SELECT count(*) FROM dim_stores) || ' stores, '
-       || (SELECT count(*) FROM dim_products) || ' products, '
-       || (SELECT count(*) FROM dim_customers) || ' customers, '
-       || (SELECT count(*) FROM dim_dates) || ' dates', true;
-INSERT INTO verify_result
+       (SELECT count(*) FROM public.dim_stores) || ' stores, '
+       || (SELECT count(*) FROM public.dim_products) || ' products, '
+       || (SELECT count(*) FROM public.dim_customers) || ' customers, '
+       || (SELECT count(*) FROM public.dim_dates) || ' dates', true;
+INSERT INTO pg_temp.verify_result
 SELECT 23, 'ledger',
        count(*) FILTER (WHERE status = 'loaded') || ' loaded, '
        || count(*) FILTER (WHERE status = 'failed') || ' failed, '
@@ -210,17 +213,17 @@ SELECT 23, 'ledger',
        || coalesce(sum(duplicates) FILTER (WHERE status = 'loaded'), 0) || ' duplicate rows, '
        || coalesce(sum(rows_rejected) FILTER (WHERE status = 'loaded'), 0) || ' rejected rows',
        true
-FROM load_ledger;
+FROM public.load_ledger;
 
 SELECT check_name AS "check", detail, CASE WHEN ok THEN 'ok' ELSE 'FAILED' END AS result
-FROM verify_result ORDER BY seq;
+FROM pg_temp.verify_result ORDER BY seq;
 
 DO $verify$
 DECLARE
     failed text;
 BEGIN
     SELECT string_agg(check_name, '; ' ORDER BY seq) INTO failed
-    FROM verify_result WHERE NOT ok;
+    FROM pg_temp.verify_result WHERE NOT ok;
     IF failed IS NOT NULL THEN
         RAISE EXCEPTION 'verify failed: %', failed;
     END IF;

@@ -66,8 +66,9 @@ pub const COLUMNS: [Column; NCOLUMNS] = {
     ]
 };
 
-/// The staging table's name.
-pub const STAGING_TABLE: &str = "staging_table";
+/// The staging table, with its schema: the client's statements name every
+/// relation with its schema (its search_path is pinned to pg_catalog).
+pub const STAGING_TABLE: &str = "public.staging_table";
 
 /// The column that carries the ledger's load id on every staged row.
 pub const LOAD_ID_COLUMN: &str = "load_id";

@@ -188,6 +188,15 @@ impl DateWindow {
         Ok(DateWindow { ahead, floor })
     }
 
+    /// The stricter of two windows: the later floor, the shorter reach
+    /// ahead (the loader's own settings and the database's).
+    pub fn narrowest(self, other: DateWindow) -> DateWindow {
+        DateWindow {
+            ahead: self.ahead.min(other.ahead),
+            floor: self.floor.max(other.floor),
+        }
+    }
+
     /// The accepted days (since 2000-01-01), both ends included, for a
     /// load at `now`.
     pub fn bounds(&self, now: SystemTime) -> (i32, i32) {

@@ -80,8 +80,8 @@ pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// The COPY statement for `table` (staging, or a table with its columns)
-/// in the given format.
+/// The COPY statement for `table` (`schema.table`: staging, or a table
+/// with its columns) in the given format; each part is quoted.
 pub fn copy_statement(table: &str, format: CopyFormat, with_load_id: bool) -> String {
     let mut cols: Vec<String> = COLUMNS.iter().map(|c| quote_ident(c.name)).collect();
     if with_load_id {
@@ -89,7 +89,11 @@ pub fn copy_statement(table: &str, format: CopyFormat, with_load_id: bool) -> St
     }
     format!(
         "COPY {} ({}) FROM STDIN (FORMAT {})",
-        quote_ident(table),
+        table
+            .split('.')
+            .map(quote_ident)
+            .collect::<Vec<_>>()
+            .join("."),
         cols.join(", "),
         format.sql_option()
     )

@@ -112,6 +112,15 @@ pub fn options_from_env() -> Result<LoadOptions> {
         )?,
         max_attempts: env_parse("MAX_ATTEMPTS", 3u32)?.max(1),
         deadline_margin: Duration::from_millis(env_parse("DEADLINE_MARGIN_MS", 10_000u64)?),
+        lock_timeout: match env("LOCK_TIMEOUT") {
+            None => crate::load::DEFAULT_LOCK_TIMEOUT,
+            Some(v) => humantime::parse_duration(&v)
+                .ok()
+                .filter(|d| d.as_millis() >= 1)
+                .ok_or_else(|| {
+                    Error::Config(format!("LOCK_TIMEOUT {v:?} is not a duration such as 10s"))
+                })?,
+        },
         ..LoadOptions::default()
     })
 }

@@ -13,17 +13,21 @@
 //!   a loaded row.
 //!
 //! Every value is a bound parameter; object keys never become SQL text.
+//! Every function is called with its schema (`loader`, where only the
+//! owner may create objects), so no overload or same-named schema another
+//! role creates can redirect a call or make it ambiguous.
 
 use std::time::Duration;
 
 use tokio_postgres::{Client, GenericClient, Transaction};
 
+use crate::contract::DateWindow;
 use crate::error::{Error, Result};
 use crate::rejects::Rejects;
 
 /// The schema version this loader speaks (`loader_schema` in the
 /// database, written by `sql/db_transformation.sql`).
-pub const SCHEMA_VERSION: i32 = 3;
+pub const SCHEMA_VERSION: i32 = 4;
 
 /// Rejects sent per call of `loader_file_rejects`.
 const REJECTS_PER_CALL: usize = 1000;
@@ -83,20 +87,24 @@ pub struct Completion {
     pub rejected: i64,
 }
 
-/// Checks that the database holds the schema this loader speaks.
+/// Checks that the database holds the schema this loader speaks, and
+/// returns the dates it accepts (`loader.settings`).
 ///
 /// # Errors
 /// [`Error::Schema`] when it is missing or older, [`Error::Database`].
-pub async fn check_schema<C: GenericClient>(client: &C) -> Result<()> {
+pub async fn check_schema<C: GenericClient>(client: &C) -> Result<DateWindow> {
     let found = match client
-        .query_opt("SELECT version FROM loader_schema", &[])
+        .query_opt("SELECT version FROM public.loader_schema", &[])
         .await
     {
         Ok(row) => row.map(|r| r.get::<_, i32>(0)),
         Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => {
             // Before version 2 there was no version table.
             let old: bool = client
-                .query_one("SELECT to_regclass('load_ledger') IS NOT NULL", &[])
+                .query_one(
+                    "SELECT pg_catalog.to_regclass('public.load_ledger') IS NOT NULL",
+                    &[],
+                )
                 .await
                 .map_err(|e| Error::db("-", "checking the schema", e))?
                 .get(0);
@@ -109,7 +117,7 @@ pub async fn check_schema<C: GenericClient>(client: &C) -> Result<()> {
         Err(e) => return Err(Error::db("-", "checking the schema version", e)),
     };
     match found {
-        Some(v) if v == SCHEMA_VERSION => Ok(()),
+        Some(v) if v == SCHEMA_VERSION => date_window(client).await,
         Some(v) if v > SCHEMA_VERSION => Err(Error::Config(format!(
             "the database's loader schema is version {v}, newer than this loader \
              (version {SCHEMA_VERSION}): use a newer loader"
@@ -124,6 +132,26 @@ pub async fn check_schema<C: GenericClient>(client: &C) -> Result<()> {
     }
 }
 
+/// The transaction dates the database accepts (`loader.settings`, which
+/// only its owner may change; the batch trigger enforces them).
+async fn date_window<C: GenericClient>(client: &C) -> Result<DateWindow> {
+    let row = client
+        .query_one(
+            "SELECT min_date::text, extract(epoch FROM max_date_ahead)::bigint
+             FROM loader.settings",
+            &[],
+        )
+        .await
+        .map_err(|e| Error::db("-", "reading loader.settings", e))?;
+    let min_date: String = row.get(0);
+    let ahead = u64::try_from(row.get::<_, i64>(1)).unwrap_or(0);
+    DateWindow::new(Duration::from_secs(ahead), &min_date).map_err(|_| {
+        Error::Schema(format!(
+            "loader.settings holds min_date {min_date:?}, which this loader cannot read"
+        ))
+    })
+}
+
 /// Claims the object in the transaction (`loader_claim`). Blocks while
 /// another transaction holds an uncommitted claim on the same identity.
 /// Without an ETag the claim is anonymous until [`identify`].
@@ -133,7 +161,7 @@ pub async fn check_schema<C: GenericClient>(client: &C) -> Result<()> {
 pub async fn claim(tx: &Transaction<'_>, id: &ObjectId, object: &str) -> Result<Claim> {
     let row = tx
         .query_one(
-            "SELECT load_id, claimed FROM loader_claim($1, $2, $3, $4)",
+            "SELECT load_id, claimed FROM loader.loader_claim($1, $2, $3, $4)",
             &[&id.bucket, &id.key, &id.etag, &id.version_id],
         )
         .await
@@ -155,7 +183,7 @@ pub async fn identify(
 ) -> Result<Claim> {
     let row = tx
         .query_one(
-            "SELECT load_id, claimed FROM loader_identify($1, $2)",
+            "SELECT load_id, claimed FROM loader.loader_identify($1, $2)",
             &[&load_id, &etag],
         )
         .await
@@ -203,7 +231,7 @@ pub async fn file_rejects(
             .map(|(r, text)| text.is_none().then_some(r.raw.as_slice()))
             .collect();
         tx.execute(
-            "SELECT loader_file_rejects($1, $2, $3, $4, $5, $6, $7)",
+            "SELECT loader.loader_file_rejects($1, $2, $3, $4, $5, $6, $7)",
             &[
                 &load_id, &lines, &offsets, &columns, &reasons, &texts, &bytes,
             ],
@@ -238,7 +266,7 @@ pub async fn complete(
     let row = tx
         .query_one(
             "SELECT rows_loaded, facts_inserted, duplicates, rows_rejected
-             FROM loader_complete($1, $2, $3)",
+             FROM loader.loader_complete($1, $2, $3)",
             &[
                 &load_id,
                 &i64::try_from(bytes).unwrap_or(i64::MAX),
@@ -274,7 +302,7 @@ pub async fn record_failure(
     let error: String = error.chars().take(4000).collect();
     client
         .execute(
-            "SELECT loader_fail($1, $2, $3, $4, $5, $6, $7, $8)",
+            "SELECT loader.loader_fail($1, $2, $3, $4, $5, $6, $7, $8)",
             &[
                 &id.bucket,
                 &id.key,
@@ -282,7 +310,8 @@ pub async fn record_failure(
                 &id.version_id,
                 &timed_out,
                 &error,
-                &i32::try_from(attempts).unwrap_or(i32::MAX),
+                // The database takes 1 to 1000 per call.
+                &i32::try_from(attempts.clamp(1, 1000)).unwrap_or(1000),
                 &i64::try_from(duration.as_millis()).unwrap_or(i64::MAX),
             ],
         )

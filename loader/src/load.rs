@@ -40,6 +40,10 @@ pub struct LoadOptions {
     pub deadline_margin: Duration,
     /// Hard stop for the whole load, retries included (Lambda's deadline).
     pub deadline: Option<Instant>,
+    /// The longest any one lock wait of a load may last (`lock_timeout`,
+    /// set for each load transaction); past it the load fails naming the
+    /// sessions that hold the lock, and is retried.
+    pub lock_timeout: Duration,
     /// Required header columns, aliases, plausible dates (issue 16).
     pub contract: crate::contract::Contract,
     /// Decompression bounds (issue 16).
@@ -57,10 +61,21 @@ impl Default for LoadOptions {
             backoff: Duration::from_millis(250),
             deadline_margin: Duration::from_secs(5),
             deadline: None,
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
             contract: Default::default(),
             read: Default::default(),
         }
     }
+}
+
+/// The default bound on one lock wait: far above the few milliseconds a
+/// load holds contended rows, far below a Lambda's timeout.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `lock_timeout` as PostgreSQL reads it: whole milliseconds, at least 1
+/// (0 would mean no bound).
+pub fn lock_timeout_setting(timeout: Duration) -> String {
+    format!("{}ms", timeout.as_millis().clamp(1, i32::MAX as u128))
 }
 
 /// `work_mem` when none is given and the object's size is unknown (stdin).
@@ -381,6 +396,16 @@ impl Loader {
             .transaction()
             .await
             .map_err(|e| Error::db(&shown, "beginning the transaction", e))?;
+        // For this transaction only (SET LOCAL, so it holds through a
+        // transaction-mode pooler too): names resolve in pg_catalog alone,
+        // and no lock wait outlasts the bound.
+        tx.execute(
+            "SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true),
+                    pg_catalog.set_config('lock_timeout', $1, true)",
+            &[&lock_timeout_setting(options.lock_timeout)],
+        )
+        .await
+        .map_err(|e| Error::db(&shown, "setting search_path and lock_timeout", e))?;
         let load_id = match ledger::claim(&tx, known.id(), &shown).await? {
             Claim::Claimed { load_id } => load_id,
             Claim::AlreadyLoaded { load_id } => {
@@ -449,9 +474,13 @@ impl Loader {
     }
 
     /// Refuses a database whose schema is older than this loader, once.
+    /// Applies the database's date bounds where they are stricter than
+    /// the loader's own, so no row the database would refuse is sent.
     async fn check_schema(&mut self) -> Result<()> {
         if !self.schema_checked {
-            ledger::check_schema(self.db.client().await?).await?;
+            let database = ledger::check_schema(self.db.client().await?).await?;
+            let dates = &mut self.options.contract.dates;
+            *dates = dates.narrowest(database);
             self.schema_checked = true;
         }
         Ok(())
@@ -583,7 +612,8 @@ async fn stage(
     // compiling the trigger's statements than running them.
     let work_mem = work_mem_for(&options.work_mem, expected_size, opened.compressed);
     tx.execute(
-        "SELECT set_config('work_mem', $1, true), set_config('jit', 'off', true)",
+        "SELECT pg_catalog.set_config('work_mem', $1, true),
+                pg_catalog.set_config('jit', 'off', true)",
         &[&work_mem],
     )
     .await

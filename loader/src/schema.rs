@@ -15,14 +15,13 @@ pub const VERIFY_SQL: &str = include_str!("../../sql/verify.sql");
 /// The least-privilege roles (`sql/roles.sql`), applied only on request.
 pub const ROLES_SQL: &str = include_str!("../../sql/roles.sql");
 
-/// The init lock the two schema files include right after `BEGIN`
-/// (`sql/lock_for_init.sql`).
+/// The first statements of both schema files' transactions: the pinned
+/// search_path, the lock timeout and the init lock (`sql/lock_for_init.sql`).
 const LOCK_FOR_INIT_SQL: &str = include_str!("../../sql/lock_for_init.sql");
 
 /// A file as the server runs it without psql: `\ir lock_for_init.sql` is
 /// inlined where it stands (it belongs inside the file's transaction); the
-/// other meta-commands only psql understands are removed, among them the
-/// `\ir` of the foreign-code guard, which [`refuse_foreign_code`] runs first.
+/// other meta-commands only psql understands are removed.
 fn without_meta_commands(sql: &str) -> String {
     sql.lines()
         .filter_map(|l| match l.trim() {
@@ -34,58 +33,62 @@ fn without_meta_commands(sql: &str) -> String {
         .join("\n")
 }
 
+/// Tries of an init that lost a race with another one on an empty
+/// database (both created the same catalog row; the loser's transaction
+/// rolled back whole). The second try finds the tables and locks them.
+const INIT_TRIES: u32 = 3;
+
 /// Applies the schema and the trigger. Idempotent: existing tables and
-/// their data are kept, the trigger function is replaced.
+/// their data are kept, the trigger function is replaced. Each file runs
+/// in one transaction whose first statement pins its search_path
+/// (`sql/lock_for_init.sql`), so no object of another role takes part,
+/// whenever it is created. Every lock wait is bounded by the session's
+/// `lock_timeout` (30 s when it has none); past it the error names who
+/// holds the table.
 ///
 /// # Errors
 /// [`Error::Database`].
 pub async fn init(client: &Client) -> Result<()> {
-    refuse_foreign_code(client, "loader init").await?;
     for (name, sql) in [
         ("applying sql/db_initiation.sql", INITIATION_SQL),
         ("applying sql/db_transformation.sql", TRANSFORMATION_SQL),
     ] {
-        client
-            .batch_execute(&without_meta_commands(sql))
-            .await
-            .map_err(|e| Error::db("loader init", name, e))?;
+        let sql = without_meta_commands(sql);
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match client.batch_execute(&sql).await {
+                Ok(()) => break,
+                Err(e) if tries < INIT_TRIES && lost_a_race(&e) => {
+                    let _ = client.batch_execute("ROLLBACK").await;
+                }
+                Err(e) => {
+                    let _ = client.batch_execute("ROLLBACK").await;
+                    return Err(Error::db("loader init", name, e));
+                }
+            }
+        }
     }
     Ok(())
 }
 
-/// The guard the other files run first (`sql/refuse_foreign_code.sql`).
-pub const REFUSE_FOREIGN_CODE_SQL: &str = include_str!("../../sql/refuse_foreign_code.sql");
-
-/// Refuses to run the owner's SQL (`what`) where another role has put
-/// functions, operators or tables in the schemas it resolves names in
-/// (`sql/refuse_foreign_code.sql` says why). The files include the same
-/// guard for psql (`\ir`); here it runs before them, and its refusal
-/// becomes a configuration error naming `what` and each object.
-///
-/// # Errors
-/// [`Error::Config`] naming each such object; [`Error::Database`].
-pub async fn refuse_foreign_code(client: &Client, what: &str) -> Result<()> {
-    let Err(e) = client.batch_execute(REFUSE_FOREIGN_CODE_SQL).await else {
-        return Ok(());
-    };
-    match e.as_db_error() {
-        Some(db)
-            if db.code() == &SqlState::INSUFFICIENT_PRIVILEGE
-                && db.message().starts_with("refuses to run") =>
-        {
-            Err(Error::Config(format!("{what} {}", db.message())))
-        }
-        _ => Err(Error::db("-", "looking for other roles' objects", e)),
-    }
+/// Two first inits of an empty database, side by side: one creates a
+/// catalog row the other created meanwhile.
+fn lost_a_race(e: &tokio_postgres::Error) -> bool {
+    matches!(
+        e.code(),
+        Some(c) if *c == SqlState::UNIQUE_VIOLATION || *c == SqlState::T_R_DEADLOCK_DETECTED
+    ) || e
+        .as_db_error()
+        .is_some_and(|d| d.message().contains("tuple concurrently updated"))
 }
 
 /// Applies `sql/roles.sql` (`loader init --roles`): the least-privilege
-/// role, after the same guard as [`init`].
+/// role.
 ///
 /// # Errors
-/// [`Error::Config`] from the guard; [`Error::Database`].
+/// [`Error::Database`].
 pub async fn roles(client: &Client) -> Result<()> {
-    refuse_foreign_code(client, "loader init --roles").await?;
     client
         .batch_execute(&without_meta_commands(ROLES_SQL))
         .await
@@ -108,7 +111,6 @@ pub struct Check {
 /// # Errors
 /// [`Error::Database`] when the checks cannot run (schema missing).
 pub async fn verify(client: &Client) -> Result<Vec<Check>> {
-    refuse_foreign_code(client, "loader verify").await?;
     let sql = without_meta_commands(VERIFY_SQL);
     // Read the report, then end the read-only snapshot ourselves: the
     // script's final assertion is for psql users.
@@ -116,7 +118,11 @@ pub async fn verify(client: &Client) -> Result<Vec<Check>> {
         Some(at) => &sql[..at],
         None => &sql[..],
     };
-    let messages = client.simple_query(report).await.map_err(|e| {
+    let messages = client.simple_query(report).await;
+    if messages.is_err() {
+        let _ = client.batch_execute("ROLLBACK").await;
+    }
+    let messages = messages.map_err(|e| {
         if e.code() == Some(&SqlState::UNDEFINED_TABLE) {
             Error::Schema(format!(
                 "loader verify: this database has no loader schema ({})",
@@ -155,10 +161,9 @@ mod tests {
         assert!(VERIFY_SQL.contains("DO $verify$"));
         for file in [INITIATION_SQL, TRANSFORMATION_SQL] {
             let inlined = without_meta_commands(file);
-            assert!(!inlined.contains("\\ir"));
-            assert!(
-                inlined.contains("BEGIN;\nSET LOCAL client_min_messages = warning;\n\n-- One init")
-            );
+            assert!(!inlined.lines().any(|l| l.trim_start().starts_with('\\')));
+            assert!(inlined.contains("BEGIN;\n-- The first statements"));
+            assert!(inlined.contains("\nSET LOCAL search_path = pg_catalog, pg_temp;\n"));
         }
     }
 }

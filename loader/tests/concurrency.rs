@@ -11,9 +11,55 @@ use generator::Spec;
 use loader::{Outcome, Source};
 use support::*;
 
-const OBJECTS: u32 = 16;
+const OBJECTS: u32 = 32;
 const WORKERS: usize = 8;
-const REPETITIONS: usize = 20;
+const REPETITIONS: usize = 10;
+
+/// A role with nothing but CONNECT, holding every advisory lock it can
+/// name in `db` for as long as the returned client lives: the oids of the
+/// loader's tables and functions, the previous releases' keys (the
+/// staging table's oid, the init key 8243124858765094258) and 0..=1000.
+/// No load or init may wait for any of them.
+async fn hold_every_advisory_lock(db: &standins::TestDb) -> tokio_postgres::Client {
+    let admin = db.connect().await.expect("connect");
+    admin
+        .batch_execute(&format!(
+            "DO $$ BEGIN
+                 IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'loader_test_connect_only') THEN
+                     CREATE ROLE loader_test_connect_only LOGIN;
+                 END IF;
+             END $$;
+             GRANT CONNECT ON DATABASE \"{}\" TO loader_test_connect_only;",
+            db.name()
+        ))
+        .await
+        .expect("a role with only CONNECT");
+    let url = db.url().replacen(
+        "postgres://postgres@",
+        "postgres://loader_test_connect_only@",
+        1,
+    );
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connect as the CONNECT-only role");
+    tokio::spawn(connection);
+    let held: i64 = client
+        .query_one(
+            "SELECT count(pg_advisory_lock(k)) FROM (
+                 SELECT c.oid::bigint AS k FROM pg_class c
+                 WHERE c.relnamespace IN ('public'::regnamespace, 'loader'::regnamespace)
+                 UNION SELECT p.oid::bigint FROM pg_proc p
+                 WHERE p.pronamespace = 'loader'::regnamespace
+                 UNION SELECT 8243124858765094258
+                 UNION SELECT generate_series(0, 1000)) keys",
+            &[],
+        )
+        .await
+        .expect("advisory locks")
+        .get(0);
+    assert!(held > 1000, "held {held} advisory locks");
+    client
+}
 
 /// Loads `paths` with `workers` loaders at once, each taking the next path
 /// from one queue (from its end); every report, in no particular order.
@@ -49,7 +95,7 @@ fn load_in_parallel(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn eight_concurrent_loads_of_sixteen_objects_match_a_serial_load() {
+async fn eight_concurrent_loads_of_thirty_two_objects_match_a_serial_load() {
     let spec = Spec {
         rows: 32_000,
         files: OBJECTS,
@@ -77,6 +123,7 @@ async fn eight_concurrent_loads_of_sixteen_objects_match_a_serial_load() {
 
     for rep in 0..REPETITIONS {
         let (db, pg) = fresh_db("concurrent").await;
+        let _squatter = hold_every_advisory_lock(&db).await;
         // A different interleaving each time: rotate and alternate direction.
         let mut order: Vec<_> = files.clone();
         order.rotate_left(rep % files.len());
@@ -109,6 +156,72 @@ async fn eight_concurrent_loads_of_sixteen_objects_match_a_serial_load() {
             assert_verified(&pg).await;
         }
     }
+}
+
+/// Re-uploads under other keys, loaded at once: two copies of every object
+/// (the same transaction ids), 8 at a time, while a CONNECT-only role holds
+/// every advisory lock it can name. Each fact is kept once, every other
+/// copy is a duplicate in the ledger, no error reaches the caller (a
+/// deadlock between two loads that insert the same ids in another order
+/// is retried), and the star schema is the serial load's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn objects_sharing_transaction_ids_load_each_fact_once() {
+    let spec = Spec {
+        rows: 16_000,
+        files: 16,
+        seed: 37,
+        drift: 0.2,
+        stores: 20,
+        products: 100,
+        customers: 2_000,
+        ..Spec::default()
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let summary = generate_into(dir.path(), &spec).await;
+    let mut paths = Vec::new();
+    for (i, f) in generated_paths(dir.path(), &summary).iter().enumerate() {
+        let copy = dir.path().join(format!("reupload-{i:02}.csv"));
+        std::fs::copy(f, &copy).expect("copy");
+        paths.push(f.clone());
+        paths.push(copy);
+    }
+    let (serial_db, serial) = fresh_db("shared_serial").await;
+    let mut one = lib_loader(&serial_db, None, test_options());
+    for f in paths.iter().rev() {
+        one.load(&Source::File(f.clone()), None)
+            .await
+            .expect("serial load");
+    }
+    let expected = star_dump(&serial).await;
+
+    let (db, pg) = fresh_db("shared_ids").await;
+    let _squatter = hold_every_advisory_lock(&db).await;
+    let (mut retried, mut duplicates) = (0, 0);
+    for report in load_in_parallel(&db, paths.clone(), WORKERS).await {
+        let report = report.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(report.outcome, Outcome::Loaded);
+        retried += report.attempts - 1;
+        duplicates += report.duplicates;
+    }
+    eprintln!("{} loads of shared ids: {retried} retries", paths.len());
+    assert_eq!(duplicates, summary.total.rows, "every second copy counted");
+    assert_eq!(
+        count(&pg, "SELECT count(*) FROM facts").await,
+        summary.total.rows as i64
+    );
+    assert_eq!(
+        count(
+            &pg,
+            "SELECT sum(duplicates)::bigint FROM load_ledger WHERE status = 'loaded'"
+        )
+        .await,
+        summary.total.rows as i64
+    );
+    assert!(
+        star_dump(&pg).await == expected,
+        "differs from the serial load"
+    );
+    assert_verified(&pg).await;
 }
 
 /// Overlapping `loader prune` runs (a cron job that outlives its period):

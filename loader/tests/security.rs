@@ -154,7 +154,7 @@ async fn the_loader_role_loads_but_cannot_touch_the_star_schema() {
         "INSERT INTO facts (transaction_id, transaction_date, transaction_time, store_id, product_id, payment_method, quantity_sold, total_amount) VALUES ('X', '2024-01-01', '00:00', 1, 1, 'Cash', 1, 1)",
         "DELETE FROM staging_table",
         "TRUNCATE dim_customers",
-        "SELECT normalize_staging_batch()",
+        "SELECT loader.normalize_staging_batch()",
     ] {
         let err = role.batch_execute(sql).await.expect_err(sql);
         let code = err.code().map(|c| c.code().to_string());

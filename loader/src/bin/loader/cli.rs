@@ -74,12 +74,23 @@ pub struct InitArgs {
     /// (loader_role for the Lambda). Needs CREATEROLE.
     #[arg(long)]
     roles: bool,
+    /// How long init may wait for running loads (and anything else holding
+    /// the loader's tables) before it fails naming them.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    lock_timeout: Duration,
 }
 
 pub async fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
     let mut db = args.db.connect().await?;
     let target = db.config().target();
     let client = db.client().await?;
+    client
+        .execute(
+            "SELECT pg_catalog.set_config('lock_timeout', $1, false)",
+            &[&loader::load::lock_timeout_setting(args.lock_timeout)],
+        )
+        .await
+        .context("setting lock_timeout")?;
     schema::init(client).await?;
     if args.roles {
         schema::roles(client).await?;
@@ -133,16 +144,23 @@ pub struct PruneArgs {
     dry_run: bool,
 }
 
+/// The first statement of each of prune's transactions; with the lock
+/// timeout, a prune beside an init or a session holding a load's rows waits
+/// a bounded time.
+const PINNED: &str = "SET LOCAL search_path = pg_catalog, pg_temp; SET LOCAL lock_timeout = '30s'";
+
 pub async fn prune(args: PruneArgs) -> anyhow::Result<ExitCode> {
     let mut db = args.db.connect().await?;
     let client = db.client().await?;
-    // Runs as the owner (loader_role may not delete staged rows), in the
-    // owner's session: the same guard as init and verify.
-    schema::refuse_foreign_code(client, "loader prune").await?;
+    // Runs as the owner (loader_role may not delete staged rows). Each
+    // transaction pins its search_path first and names every table with
+    // its schema, so no object another role creates takes part.
     let secs = args.older_than.as_secs_f64();
-    let loads: Vec<i64> = client
+    let tx = client.transaction().await?;
+    tx.batch_execute(PINNED).await?;
+    let loads: Vec<i64> = tx
         .query(
-            "SELECT load_id FROM load_ledger
+            "SELECT load_id FROM public.load_ledger
              WHERE status = 'loaded' AND staging_pruned_at IS NULL
                AND finished_at < now() - make_interval(secs => $1)
              ORDER BY load_id",
@@ -153,6 +171,7 @@ pub async fn prune(args: PruneArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|r| r.get(0))
         .collect();
+    tx.commit().await?;
     if args.dry_run {
         say!("would prune the staged rows of {} loads", loads.len());
         return Ok(ExitCode::SUCCESS);
@@ -166,9 +185,10 @@ pub async fn prune(args: PruneArgs) -> anyhow::Result<ExitCode> {
     // synchronized sequential scan starts where the other one is), deadlocked.
     for load_id in &loads {
         let tx = client.transaction().await?;
+        tx.batch_execute(PINNED).await?;
         let mine = tx
             .query_opt(
-                "SELECT 1 FROM load_ledger
+                "SELECT 1 FROM public.load_ledger
                  WHERE load_id = $1 AND staging_pruned_at IS NULL
                  FOR UPDATE SKIP LOCKED",
                 &[load_id],
@@ -180,11 +200,14 @@ pub async fn prune(args: PruneArgs) -> anyhow::Result<ExitCode> {
             continue;
         }
         rows += tx
-            .execute("DELETE FROM staging_table WHERE load_id = $1", &[load_id])
+            .execute(
+                "DELETE FROM public.staging_table WHERE load_id = $1",
+                &[load_id],
+            )
             .await
             .with_context(|| format!("pruning load {load_id}"))?;
         tx.execute(
-            "UPDATE load_ledger SET staging_pruned_at = now() WHERE load_id = $1",
+            "UPDATE public.load_ledger SET staging_pruned_at = now() WHERE load_id = $1",
             &[load_id],
         )
         .await?;

@@ -71,6 +71,13 @@ pub struct LoadArgs {
     /// S3 5xx), re-reading the object from its start each time.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=100))]
     attempts: u32,
+    /// The longest one lock wait of a load may last (PostgreSQL's
+    /// lock_timeout, set per load transaction): another load's claim on the
+    /// same object, rows another session holds. Past it the object fails
+    /// naming the sessions that hold the lock, and is retried.
+    #[arg(long, env = "LOCK_TIMEOUT", default_value = "10s",
+          value_parser = lock_timeout_arg)]
+    lock_timeout: std::time::Duration,
     /// Name recorded in the ledger for stdin.
     #[arg(long, default_value = "-")]
     stdin_name: String,
@@ -124,6 +131,7 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
         max_rejects: args.max_rejects,
         work_mem: args.work_mem.clone(),
         max_attempts: args.attempts,
+        lock_timeout: args.lock_timeout,
         contract: args.input.contract()?,
         read: args.input.read()?,
         ..LoadOptions::default()
@@ -444,6 +452,14 @@ async fn list_prefix(
 
 /// `--work-mem`, checked before any load (PostgreSQL would refuse it in
 /// every object's transaction).
+fn lock_timeout_arg(value: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(value).map_err(|e| e.to_string())?;
+    if d < std::time::Duration::from_millis(1) || d > std::time::Duration::from_secs(24 * 3600) {
+        return Err("a lock timeout is 1ms to 24h".into());
+    }
+    Ok(d)
+}
+
 fn work_mem_arg(value: &str) -> Result<String, String> {
     loader::load::checked_work_mem(value, "--work-mem").map_err(|e| e.to_string())
 }
