@@ -248,6 +248,11 @@ WHERE l.load_id = r.load_id AND r.nth = 1 AND l.attempts <> r.all_attempts;
 CREATE UNIQUE INDEX IF NOT EXISTS load_ledger_unidentified
     ON public.load_ledger (bucket, object_key) WHERE etag IS NULL;
 
+-- From version 4: how long each load's trigger spent writing the contended
+-- dimension rows (the only rows loads wait for each other on), waits
+-- included; attempts says how often it was retried.
+ALTER TABLE public.load_ledger ADD COLUMN IF NOT EXISTS contended_ms bigint;
+
 -- From version 2: rejects keep their bytes and offset.
 ALTER TABLE public.load_rejects
     ADD COLUMN IF NOT EXISTS byte_offset bigint,

@@ -144,6 +144,8 @@ DECLARE
     inserted bigint;
     shuffled boolean;
     writing regclass;
+    contended_from timestamptz;
+    contended interval := '0';
     -- The facts' INSERT, written once; each way below adds its order (and
     -- the fallback its ON CONFLICT). Constant text, run with EXECUTE: the
     -- transition table is visible to it, and nothing else is spliced in.
@@ -346,6 +348,7 @@ BEGIN
         -- last writes before the ledger's and the commit. The upsert's
         -- condition is the same order as step 1's filter: a row stored
         -- meanwhile by another load wins when it is greater.
+        contended_from := clock_timestamp();
         IF batch.stores IS NOT NULL THEN
             writing := 'public.dim_stores';
             INSERT INTO public.dim_stores AS d
@@ -417,6 +420,7 @@ BEGIN
             ORDER BY d.d
             ON CONFLICT (date) DO NOTHING;
         END IF;
+        contended := clock_timestamp() - contended_from;
     EXCEPTION WHEN lock_not_available THEN
         RAISE EXCEPTION USING
             ERRCODE = 'lock_not_available',
@@ -432,7 +436,9 @@ BEGIN
     IF batch.n_load_ids > 0 THEN
         UPDATE public.load_ledger
         SET rows_loaded = coalesce(rows_loaded, 0) + batch.n_rows,
-            facts_inserted = coalesce(facts_inserted, 0) + inserted
+            facts_inserted = coalesce(facts_inserted, 0) + inserted,
+            contended_ms = coalesce(contended_ms, 0)
+                           + (extract(epoch FROM contended) * 1000)::bigint
         WHERE load_id = batch.first_load;
     ELSIF batch.n_rows > inserted THEN
         -- A hand load has no ledger to record its duplicates in: say it.
@@ -472,8 +478,8 @@ BEGIN
         IF p_etag IS NULL THEN
             INSERT INTO public.load_ledger AS l
                 (bucket, object_key, etag, version_id, status, claimed_by, rows_loaded,
-                 facts_inserted)
-            VALUES (p_bucket, p_key, NULL, p_version_id, 'loading', mine, 0, 0)
+                 facts_inserted, contended_ms)
+            VALUES (p_bucket, p_key, NULL, p_version_id, 'loading', mine, 0, 0, 0)
             ON CONFLICT (bucket, object_key) WHERE etag IS NULL DO UPDATE
                 SET status = 'loading',
                     version_id = EXCLUDED.version_id,
@@ -481,6 +487,7 @@ BEGIN
                     claimed_by = EXCLUDED.claimed_by,
                     rows_loaded = 0,
                     facts_inserted = 0,
+                    contended_ms = 0,
                     started_at = now(),
                     finished_at = NULL,
                     error = NULL
@@ -489,8 +496,8 @@ BEGIN
         ELSE
             INSERT INTO public.load_ledger AS l
                 (bucket, object_key, etag, version_id, status, claimed_by, rows_loaded,
-                 facts_inserted)
-            VALUES (p_bucket, p_key, p_etag, p_version_id, 'loading', mine, 0, 0)
+                 facts_inserted, contended_ms)
+            VALUES (p_bucket, p_key, p_etag, p_version_id, 'loading', mine, 0, 0, 0)
             ON CONFLICT (bucket, object_key, etag) DO UPDATE
                 SET status = 'loading',
                     version_id = EXCLUDED.version_id,
@@ -498,6 +505,7 @@ BEGIN
                     claimed_by = EXCLUDED.claimed_by,
                     rows_loaded = 0,
                     facts_inserted = 0,
+                    contended_ms = 0,
                     started_at = now(),
                     finished_at = NULL,
                     error = NULL
@@ -632,7 +640,7 @@ $fn$;
 CREATE OR REPLACE FUNCTION loader.loader_complete(
     p_load_id bigint, p_bytes bigint, p_duration_ms bigint,
     OUT rows_loaded bigint, OUT facts_inserted bigint, OUT duplicates bigint,
-    OUT rows_rejected bigint)
+    OUT rows_rejected bigint, OUT contended_ms bigint)
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -667,6 +675,7 @@ BEGIN
     facts_inserted := done.facts_inserted;
     duplicates := done.duplicates;
     rows_rejected := done.rows_rejected;
+    contended_ms := coalesce(done.contended_ms, 0);
 END
 $fn$;
 
@@ -769,7 +778,7 @@ $fn$;
 CREATE OR REPLACE VIEW loader.load_outcomes AS
 SELECT l.load_id, l.bucket, l.object_key, l.etag, l.version_id, l.status, l.attempts,
        l.rows_loaded, l.rows_rejected, l.duplicates, l.facts_inserted, l.bytes,
-       l.started_at, l.finished_at, l.duration_ms, l.error
+       l.started_at, l.finished_at, l.duration_ms, l.error, l.contended_ms
 FROM public.load_ledger l;
 
 -- Version 3's clients call the protocol in public: they get a retryable

@@ -85,51 +85,66 @@ pub struct Completion {
     pub duplicates: i64,
     /// Rows refused and filed in `load_rejects`.
     pub rejected: i64,
+    /// Time the trigger spent writing the dimension rows other loads
+    /// contend for, waiting for their locks included.
+    pub contended: Duration,
 }
 
 /// Checks that the database holds the schema this loader speaks, and
-/// returns the dates it accepts (`loader.settings`).
+/// returns the dates it accepts (`loader.settings`). In a transaction of
+/// its own, as every statement of the loader, so it also works through a
+/// transaction-mode pooler (a statement prepared outside a transaction may
+/// run on another server connection there).
 ///
 /// # Errors
 /// [`Error::Schema`] when it is missing or older, [`Error::Database`].
-pub async fn check_schema<C: GenericClient>(client: &C) -> Result<DateWindow> {
-    let found = match client
-        .query_opt("SELECT version FROM public.loader_schema", &[])
+pub async fn check_schema(client: &mut Client) -> Result<DateWindow> {
+    let checking = |e| Error::db("-", "checking the schema version", e);
+    let tx = client.transaction().await.map_err(checking)?;
+    // No row may outlive the transaction: a row holds its prepared
+    // statement, which is closed when the last row goes, and closed after
+    // the COMMIT it would stay behind on a pooler's server connection.
+    let tables: (bool, bool) = tx
+        .query_one(
+            "SELECT pg_catalog.to_regclass('public.loader_schema') IS NOT NULL,
+                    pg_catalog.to_regclass('public.load_ledger') IS NOT NULL",
+            &[],
+        )
         .await
-    {
-        Ok(row) => row.map(|r| r.get::<_, i32>(0)),
-        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => {
-            // Before version 2 there was no version table.
-            let old: bool = client
-                .query_one(
-                    "SELECT pg_catalog.to_regclass('public.load_ledger') IS NOT NULL",
-                    &[],
-                )
-                .await
-                .map_err(|e| Error::db("-", "checking the schema", e))?
-                .get(0);
-            if old {
-                Some(1)
-            } else {
-                None
-            }
-        }
-        Err(e) => return Err(Error::db("-", "checking the schema version", e)),
+        .map(|row| (row.get(0), row.get(1)))
+        .map_err(checking)?;
+    let found = match tables {
+        (true, _) => tx
+            .query_opt("SELECT version FROM public.loader_schema", &[])
+            .await
+            .map_err(checking)?
+            .map(|r| r.get::<_, i32>(0)),
+        // Before version 2 there was no version table.
+        (false, true) => Some(1),
+        (false, false) => None,
     };
-    match found {
-        Some(v) if v == SCHEMA_VERSION => date_window(client).await,
-        Some(v) if v > SCHEMA_VERSION => Err(Error::Config(format!(
-            "the database's loader schema is version {v}, newer than this loader \
-             (version {SCHEMA_VERSION}): use a newer loader"
-        ))),
-        Some(v) => Err(Error::Schema(format!(
-            "the database's loader schema is version {v}, this loader needs version \
-             {SCHEMA_VERSION}"
-        ))),
-        None => Err(Error::Schema(
-            "the database has no loader schema (no load_ledger)".into(),
-        )),
-    }
+    let window = match found {
+        Some(v) if v == SCHEMA_VERSION => date_window(&tx).await?,
+        Some(v) if v > SCHEMA_VERSION => {
+            return Err(Error::Config(format!(
+                "the database's loader schema is version {v}, newer than this loader \
+                 (version {SCHEMA_VERSION}): use a newer loader"
+            )))
+        }
+        Some(v) => {
+            return Err(Error::Schema(format!(
+                "the database's loader schema is version {v}, this loader needs version \
+                 {SCHEMA_VERSION}"
+            )))
+        }
+        None => {
+            return Err(Error::Schema(
+                "the database has no loader schema (no load_ledger)".into(),
+            ))
+        }
+    };
+    tx.commit().await.map_err(checking)?;
+    Ok(window)
 }
 
 /// The transaction dates the database accepts (`loader.settings`, which
@@ -265,7 +280,7 @@ pub async fn complete(
 ) -> Result<Completion> {
     let row = tx
         .query_one(
-            "SELECT rows_loaded, facts_inserted, duplicates, rows_rejected
+            "SELECT rows_loaded, facts_inserted, duplicates, rows_rejected, contended_ms
              FROM loader.loader_complete($1, $2, $3)",
             &[
                 &load_id,
@@ -280,6 +295,7 @@ pub async fn complete(
         facts_inserted: row.get(1),
         duplicates: row.get(2),
         rejected: row.get(3),
+        contended: Duration::from_millis(u64::try_from(row.get::<_, i64>(4)).unwrap_or(0)),
     })
 }
 
@@ -290,7 +306,7 @@ pub async fn complete(
 /// # Errors
 /// [`Error::Database`].
 pub async fn record_failure(
-    client: &Client,
+    client: &mut Client,
     id: &ObjectId,
     timed_out: bool,
     error: &str,
@@ -300,21 +316,25 @@ pub async fn record_failure(
 ) -> Result<()> {
     // Keep the stored message bounded; the full one is in the logs.
     let error: String = error.chars().take(4000).collect();
-    client
-        .execute(
-            "SELECT loader.loader_fail($1, $2, $3, $4, $5, $6, $7, $8)",
-            &[
-                &id.bucket,
-                &id.key,
-                &id.etag,
-                &id.version_id,
-                &timed_out,
-                &error,
-                // The database takes 1 to 1000 per call.
-                &i32::try_from(attempts.clamp(1, 1000)).unwrap_or(1000),
-                &i64::try_from(duration.as_millis()).unwrap_or(i64::MAX),
-            ],
-        )
+    let recording = |e| Error::db(object, "recording the failure in load_ledger", e);
+    let tx = client.transaction().await.map_err(recording)?;
+    tx.execute(
+        "SELECT loader.loader_fail($1, $2, $3, $4, $5, $6, $7, $8)",
+        &[
+            &id.bucket,
+            &id.key,
+            &id.etag,
+            &id.version_id,
+            &timed_out,
+            &error,
+            // The database takes 1 to 1000 per call.
+            &i32::try_from(attempts.clamp(1, 1000)).unwrap_or(1000),
+            &i64::try_from(duration.as_millis()).unwrap_or(i64::MAX),
+        ],
+    )
+    .await
+    .map_err(recording)?;
+    tx.commit()
         .await
         .map_err(|e| Error::db(object, "recording the failure in load_ledger", e))?;
     Ok(())

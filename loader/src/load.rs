@@ -185,6 +185,10 @@ pub struct LoadReport {
     pub duration: Duration,
     /// Tries it took.
     pub attempts: u32,
+    /// Time its trigger spent writing the dimension rows other loads
+    /// contend for, waits for their locks included (the ledger's
+    /// `contended_ms`).
+    pub contended: Duration,
     /// The object version's ETag (for files and stdin, the content hash the
     /// ledger keys them by), when known.
     pub etag: Option<String>,
@@ -204,6 +208,7 @@ impl LoadReport {
             bytes: 0,
             duration: Duration::ZERO,
             attempts: 1,
+            contended: Duration::ZERO,
             etag: None,
             version_id: None,
         }
@@ -468,6 +473,7 @@ impl Loader {
             bytes: staged.bytes,
             duration: started.elapsed(),
             attempts: 1,
+            contended: done.contended,
             etag: None,
             version_id: None,
         })

@@ -18,12 +18,14 @@ use crate::outcome::{ObjectOutcome, Status};
 pub const DEFAULT_NAMESPACE: &str = "S3StarLoader";
 
 /// The metrics of each line, with their units.
-const METRICS: [(&str, &str); 9] = [
+const METRICS: [(&str, &str); 11] = [
     ("Rows", "Count"),
     ("RejectedRows", "Count"),
     ("DuplicateRows", "Count"),
     ("Bytes", "Bytes"),
     ("LoadSeconds", "Seconds"),
+    ("Attempts", "Count"),
+    ("ContendedSeconds", "Seconds"),
     ("ObjectsLoaded", "Count"),
     ("ObjectsSkipped", "Count"),
     ("ObjectsFailed", "Count"),
@@ -62,6 +64,8 @@ impl Emf {
             "DuplicateRows": o.duplicates,
             "Bytes": o.bytes,
             "LoadSeconds": o.seconds,
+            "Attempts": o.attempts,
+            "ContendedSeconds": o.contended_seconds,
             "ObjectsLoaded": count(&[Status::Loaded]),
             "ObjectsSkipped": count(&[Status::Skipped, Status::Superseded]),
             "ObjectsFailed": count(&[Status::Failed]),

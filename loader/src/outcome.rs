@@ -80,6 +80,11 @@ pub struct ObjectOutcome {
     pub load_id: Option<i64>,
     /// Wall time spent on the object, retries included.
     pub seconds: f64,
+    /// Tries it took (0 when it failed or was not attempted: the error says).
+    pub attempts: u32,
+    /// Time its trigger spent writing the dimension rows other loads
+    /// contend for, waiting for their locks included.
+    pub contended_seconds: f64,
     /// Why it failed or was not attempted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -109,6 +114,8 @@ impl ObjectOutcome {
             bytes: 0,
             load_id: None,
             seconds: 0.0,
+            attempts: 0,
+            contended_seconds: 0.0,
             error: None,
             message_id: None,
         }
@@ -137,6 +144,8 @@ impl ObjectOutcome {
         out.bytes = report.bytes;
         out.load_id = report.load_id;
         out.seconds = report.duration.as_secs_f64();
+        out.attempts = report.attempts;
+        out.contended_seconds = report.contended.as_secs_f64();
         out
     }
 

@@ -1,6 +1,8 @@
 //! The SQL in `sql/`, embedded in the binary: `loader init` applies it and
 //! `loader verify` runs the reconciliation, with no files to ship.
 
+use std::time::Duration;
+
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, SimpleQueryMessage};
 
@@ -19,13 +21,15 @@ pub const ROLES_SQL: &str = include_str!("../../sql/roles.sql");
 /// search_path, the lock timeout and the init lock (`sql/lock_for_init.sql`).
 const LOCK_FOR_INIT_SQL: &str = include_str!("../../sql/lock_for_init.sql");
 
-/// A file as the server runs it without psql: `\ir lock_for_init.sql` is
-/// inlined where it stands (it belongs inside the file's transaction); the
-/// other meta-commands only psql understands are removed.
+/// A file's transaction body as the loader runs it in a transaction of its
+/// own: `\ir lock_for_init.sql` is inlined where it stands, the file's own
+/// `BEGIN;` and `COMMIT;` and the other meta-commands only psql understands
+/// are removed.
 fn without_meta_commands(sql: &str) -> String {
     sql.lines()
         .filter_map(|l| match l.trim() {
             "\\ir lock_for_init.sql" => Some(LOCK_FOR_INIT_SQL),
+            "BEGIN;" | "COMMIT;" => None,
             meta if meta.starts_with('\\') => None,
             _ => Some(l),
         })
@@ -38,38 +42,62 @@ fn without_meta_commands(sql: &str) -> String {
 /// rolled back whole). The second try finds the tables and locks them.
 const INIT_TRIES: u32 = 3;
 
-/// Applies the schema and the trigger. Idempotent: existing tables and
-/// their data are kept, the trigger function is replaced. Each file runs
-/// in one transaction whose first statement pins its search_path
-/// (`sql/lock_for_init.sql`), so no object of another role takes part,
-/// whenever it is created. Every lock wait is bounded by the session's
-/// `lock_timeout` (30 s when it has none); past it the error names who
-/// holds the table.
+/// How long `init` waits for running loads by default.
+pub const DEFAULT_INIT_LOCK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Applies the schema and the trigger ([`init_waiting`] with the default
+/// lock timeout, 30 s).
 ///
 /// # Errors
 /// [`Error::Database`].
-pub async fn init(client: &Client) -> Result<()> {
+pub async fn init(client: &mut Client) -> Result<()> {
+    init_waiting(client, DEFAULT_INIT_LOCK_TIMEOUT).await
+}
+
+/// Applies the schema and the trigger. Idempotent: existing tables and
+/// their data are kept, the trigger function is replaced. Each file runs
+/// in one transaction (so also through a transaction-mode pooler) whose
+/// statements after the lock timeout pin its search_path
+/// (`sql/lock_for_init.sql`), so no object of another role takes part,
+/// whenever it is created. Every lock wait is bounded by `lock_timeout`;
+/// past it the error names who holds the table.
+///
+/// # Errors
+/// [`Error::Database`].
+pub async fn init_waiting(client: &mut Client, lock_timeout: Duration) -> Result<()> {
     for (name, sql) in [
         ("applying sql/db_initiation.sql", INITIATION_SQL),
         ("applying sql/db_transformation.sql", TRANSFORMATION_SQL),
     ] {
-        let sql = without_meta_commands(sql);
+        let body = without_meta_commands(sql);
         let mut tries = 0;
         loop {
             tries += 1;
-            match client.batch_execute(&sql).await {
+            match apply(client, &body, lock_timeout).await {
                 Ok(()) => break,
-                Err(e) if tries < INIT_TRIES && lost_a_race(&e) => {
-                    let _ = client.batch_execute("ROLLBACK").await;
-                }
-                Err(e) => {
-                    let _ = client.batch_execute("ROLLBACK").await;
-                    return Err(Error::db("loader init", name, e));
-                }
+                Err(e) if tries < INIT_TRIES && lost_a_race(&e) => {}
+                Err(e) => return Err(Error::db("loader init", name, e)),
             }
         }
     }
     Ok(())
+}
+
+/// One file's body in a transaction of its own, with its lock timeout
+/// (bound, transaction-local).
+async fn apply(
+    client: &mut Client,
+    body: &str,
+    lock_timeout: Duration,
+) -> std::result::Result<(), tokio_postgres::Error> {
+    let tx = client.transaction().await?;
+    tx.execute(
+        "SELECT pg_catalog.set_config('lock_timeout', $1, true)",
+        &[&crate::load::lock_timeout_setting(lock_timeout)],
+    )
+    .await?;
+    tx.batch_execute(body).await?;
+    tx.commit().await
 }
 
 /// Two first inits of an empty database, side by side: one creates a
@@ -88,11 +116,14 @@ fn lost_a_race(e: &tokio_postgres::Error) -> bool {
 ///
 /// # Errors
 /// [`Error::Database`].
-pub async fn roles(client: &Client) -> Result<()> {
-    client
-        .batch_execute(&without_meta_commands(ROLES_SQL))
-        .await
-        .map_err(|e| Error::db("loader init --roles", "applying sql/roles.sql", e))
+pub async fn roles(client: &mut Client) -> Result<()> {
+    apply(
+        client,
+        &without_meta_commands(ROLES_SQL),
+        DEFAULT_INIT_LOCK_TIMEOUT,
+    )
+    .await
+    .map_err(|e| Error::db("loader init --roles", "applying sql/roles.sql", e))
 }
 
 /// One line of the reconciliation report.
@@ -162,7 +193,8 @@ mod tests {
         for file in [INITIATION_SQL, TRANSFORMATION_SQL] {
             let inlined = without_meta_commands(file);
             assert!(!inlined.lines().any(|l| l.trim_start().starts_with('\\')));
-            assert!(inlined.contains("BEGIN;\n-- The first statements"));
+            assert!(!inlined.contains("\nBEGIN;") && !inlined.contains("\nCOMMIT;"));
+            assert!(inlined.contains("\n-- The first statements"));
             assert!(inlined.contains("\nSET LOCAL search_path = pg_catalog, pg_temp;\n"));
         }
     }

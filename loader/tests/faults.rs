@@ -306,8 +306,8 @@ async fn postgres_restarted_during_a_backfill_loads_every_object_once() {
     let server = standins::LocalPostgres::start_throwaway().expect("a throwaway cluster");
     let db = server.create_database("restart").await.expect("db");
     {
-        let client = db.connect().await.expect("connect");
-        loader::schema::init(&client).await.expect("schema");
+        let mut client = db.connect().await.expect("connect");
+        loader::schema::init(&mut client).await.expect("schema");
     }
     let spec = Spec {
         rows: 240_000,

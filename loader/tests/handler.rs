@@ -239,3 +239,100 @@ async fn a_replaced_object_is_superseded_not_loaded() {
     assert_eq!(count(&pg, "SELECT count(*) FROM facts").await, 0);
     assert_eq!(count(&pg, "SELECT count(*) FROM load_ledger").await, 0);
 }
+
+/// The Lambda under contention: another session holds the store rows this
+/// object's newer rows must replace (an open transaction, as a stuck
+/// report or a hostile loader_role session would). The invocation answers
+/// well within its deadline with an error that names the holder, keeps
+/// nothing of the object, and the redelivered event loads it once the
+/// holder is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_blocked_by_held_rows_fails_in_time_naming_the_holder() {
+    let (_s3, client) = local_s3("retail-lake");
+    let (db, pg) = fresh_db("handler_blocked").await;
+    let mut options = test_options();
+    options.lock_timeout = std::time::Duration::from_millis(500);
+    options.max_attempts = 2;
+    let h = Handler::new(lib_loader(&db, Some(client.clone()), options));
+    let event_for = |etag: &str, size: u64, key: &str| {
+        let mut event = fixture("s3_put.json");
+        patch_s3_record(&mut event["Records"][0], etag, size);
+        event["Records"][0]["s3"]["object"]["key"] = key.into();
+        event
+    };
+    put(&client, "retail-lake", "first.csv", data(1, 1, 2_000)).await;
+    let (etag, size) = head(&client, "first.csv").await;
+    let out = h
+        .handle(&event_for(&etag, size, "first.csv"), None)
+        .await
+        .expect("the first object loads");
+    assert_eq!(out["objects"][0]["status"], "loaded", "{out}");
+
+    // Every store row held by an open transaction of another session.
+    let holder = db.connect().await.expect("connect");
+    holder
+        .batch_execute(
+            "SET application_name = 'stuck-report';
+             BEGIN;
+             UPDATE public.dim_stores SET updated_at = updated_at;",
+        )
+        .await
+        .expect("hold the store rows");
+    put(
+        &client,
+        "retail-lake",
+        "second.csv",
+        data(2, 100_001, 2_000),
+    )
+    .await;
+    let (etag, size) = head(&client, "second.csv").await;
+    let event = event_for(&etag, size, "second.csv");
+    let started = std::time::Instant::now();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let err = h
+        .handle(&event, Some(deadline))
+        .await
+        .expect_err("blocked by the held rows");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "answered after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(err.kind, "LoadFailed", "{}", err.message);
+    assert!(
+        err.message.contains("public.dim_stores")
+            && err.message.contains("stuck-report")
+            && err.message.contains("role postgres"),
+        "{}",
+        err.message
+    );
+    assert_eq!(count(&pg, "SELECT count(*) FROM public.facts").await, 2_000);
+    assert_eq!(
+        count(
+            &pg,
+            "SELECT count(*) FROM public.load_ledger WHERE status = 'failed' AND object_key = 'second.csv'"
+        )
+        .await,
+        1
+    );
+
+    // The holder goes; the redelivered event loads the object.
+    holder.batch_execute("ROLLBACK").await.expect("release");
+    let out = h.handle(&event, None).await.expect("loads on redelivery");
+    assert_eq!(out["objects"][0]["status"], "loaded", "{out}");
+    assert_eq!(count(&pg, "SELECT count(*) FROM public.facts").await, 4_000);
+    // The ledger keeps what it cost: both failed tries and the one that
+    // loaded, and the time spent on the contended rows.
+    let (attempts, contended): (i32, Option<i64>) = pg
+        .query_one(
+            "SELECT attempts, contended_ms FROM public.load_ledger WHERE object_key = 'second.csv'",
+            &[],
+        )
+        .await
+        .map(|r| (r.get(0), r.get(1)))
+        .expect("ledger row");
+    assert_eq!(attempts, 3);
+    assert!(contended.is_some_and(|ms| ms >= 0), "{contended:?}");
+    assert_eq!(out["objects"][0]["attempts"], 1, "{out}");
+    assert_verified(&pg).await;
+}

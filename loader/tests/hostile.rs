@@ -45,8 +45,8 @@ fn sqlstate(err: &tokio_postgres::Error) -> String {
 /// before PostgreSQL 15), loader_role not a superuser, and an attack log
 /// anyone may write; the admin client and loader_role's URL.
 async fn hostile_db(prefix: &str) -> (TestDb, Client, String) {
-    let (db, admin) = fresh_db(prefix).await;
-    loader::schema::roles(&admin).await.expect("roles.sql");
+    let (db, mut admin) = fresh_db(prefix).await;
+    loader::schema::roles(&mut admin).await.expect("roles.sql");
     // Roles are the cluster's, shared by tests running at once: another
     // test's ALTER ROLE may collide ("tuple concurrently updated").
     for _ in 0..20 {
@@ -157,13 +157,13 @@ async fn init_waiting_on_a_lock_runs_no_code_planted_meanwhile() {
         role.batch_execute("BEGIN; SELECT * FROM loader.loader_claim('b', 'held.csv', 'e', NULL);")
             .await
             .expect("an open claim");
-        let owner = db.connect().await.expect("connect");
+        let mut owner = db.connect().await.expect("connect");
         let pid: i32 = owner
             .query_one("SELECT pg_backend_pid()", &[])
             .await
             .expect("pid")
             .get(0);
-        let init = tokio::spawn(async move { loader::schema::init(&owner).await });
+        let init = tokio::spawn(async move { loader::schema::init(&mut owner).await });
         let waiting = until_locks(&planter, pid, "NOT granted", || init.is_finished()).await;
         assert!(
             waiting,
@@ -274,7 +274,7 @@ async fn verify_runs_no_code_planted_while_it_runs() {
 /// protocol into the real tables.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overloads_and_a_schema_named_after_the_role_do_not_redirect_the_client() {
-    let (db, admin, url) = hostile_db("hostile_redirect").await;
+    let (db, mut admin, url) = hostile_db("hostile_redirect").await;
     admin
         .batch_execute(&format!(
             "GRANT CREATE ON DATABASE \"{}\" TO loader_role",
@@ -337,7 +337,7 @@ async fn overloads_and_a_schema_named_after_the_role_do_not_redirect_the_client(
     );
     assert_no_foreign_code_ran(&admin, "a load by loader_role").await;
     // init, verify and prune as the owner, with the decoys still there.
-    loader::schema::init(&admin).await.expect("init runs");
+    loader::schema::init(&mut admin).await.expect("init runs");
     assert_verified(&admin).await;
     assert_no_foreign_code_ran(&admin, "init and verify").await;
 }
@@ -347,7 +347,7 @@ async fn overloads_and_a_schema_named_after_the_role_do_not_redirect_the_client(
 /// other oid of the schema: init and a load go through at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn advisory_locks_held_by_anyone_stop_nothing() {
-    let (db, admin, _url) = hostile_db("hostile_advisory").await;
+    let (db, mut admin, _url) = hostile_db("hostile_advisory").await;
     admin
         .batch_execute(&format!(
             "DO $$ BEGIN
@@ -375,7 +375,7 @@ async fn advisory_locks_held_by_anyone_stop_nothing() {
         .await
         .expect("advisory locks");
     let started = Instant::now();
-    loader::schema::init(&admin).await.expect("init");
+    loader::schema::init(&mut admin).await.expect("init");
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("a.csv");
     std::fs::write(

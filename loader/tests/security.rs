@@ -110,12 +110,12 @@ async fn hostile_object_keys_are_data_not_sql() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_loader_role_loads_but_cannot_touch_the_star_schema() {
-    let (db, admin) = fresh_db("roles").await;
-    loader::schema::roles(&admin)
+    let (db, mut admin) = fresh_db("roles").await;
+    loader::schema::roles(&mut admin)
         .await
         .expect("roles.sql applies");
     // Twice: it is safe to re-run.
-    loader::schema::roles(&admin).await.expect("again");
+    loader::schema::roles(&mut admin).await.expect("again");
     let url = db
         .url()
         .replacen("postgres://postgres@", "postgres://loader_role@", 1);

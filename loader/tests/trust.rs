@@ -38,8 +38,8 @@ fn row(id: &str, date: &str, store: i32, product: i32, customer: i32, name: &str
 /// A database with the schema and roles.sql applied; the admin client and
 /// the URL to connect as loader_role.
 async fn db_with_roles(prefix: &str) -> (TestDb, Client, String) {
-    let (db, admin) = fresh_db(prefix).await;
-    loader::schema::roles(&admin)
+    let (db, mut admin) = fresh_db(prefix).await;
+    loader::schema::roles(&mut admin)
         .await
         .expect("roles.sql applies");
     let url = db
@@ -151,7 +151,7 @@ async fn loader_role_holds_the_protocol_and_nothing_else() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shadowing_operators_and_tables_cannot_redirect_the_definer_code() {
-    let (db, admin, url) = db_with_roles("trust_shadow").await;
+    let (db, mut admin, url) = db_with_roles("trust_shadow").await;
     // Roles are the cluster's: a failed earlier run of this test may have
     // left loader_role a superuser, which would fail the check below for
     // the wrong reason. No other test makes it one.
@@ -303,7 +303,7 @@ async fn shadowing_operators_and_tables_cannot_redirect_the_definer_code() {
     // as usual (nothing refuses because another role created something),
     // and none of the shadowing code fires: each pins its search_path
     // first.
-    loader::schema::init(&admin)
+    loader::schema::init(&mut admin)
         .await
         .expect("loader init runs beside other roles' objects");
     assert_verified(&admin).await;
@@ -347,7 +347,9 @@ async fn shadowing_operators_and_tables_cannot_redirect_the_definer_code() {
         )
         .await
         .expect("drop the shadowing objects");
-    loader::schema::init(&admin).await.expect("init runs again");
+    loader::schema::init(&mut admin)
+        .await
+        .expect("init runs again");
     assert_verified(&admin).await;
     drop(role);
     drop(db);
@@ -942,7 +944,7 @@ async fn a_committed_load_notifies_listeners_and_a_rolled_back_one_does_not() {
 async fn loader_init_upgrades_the_previous_release_in_place() {
     let pg = standins::LocalPostgres::shared().expect("a PostgreSQL for tests");
     let db = pg.create_database("trust_upgrade").await.expect("database");
-    let admin = db.connect().await.expect("connect");
+    let mut admin = db.connect().await.expect("connect");
     for sql in [
         include_str!("fixtures/schema_v1/db_initiation.sql"),
         include_str!("fixtures/schema_v1/db_transformation.sql"),
@@ -978,8 +980,8 @@ async fn loader_init_upgrades_the_previous_release_in_place() {
     assert!(err.to_string().contains("run `loader init`"), "{err}");
     assert!(err.to_string().contains("version 1"), "{err}");
 
-    loader::schema::init(&admin).await.expect("upgrade");
-    loader::schema::init(&admin).await.expect("and again");
+    loader::schema::init(&mut admin).await.expect("upgrade");
+    loader::schema::init(&mut admin).await.expect("and again");
     assert_eq!(
         count(&admin, "SELECT version::bigint FROM loader_schema").await,
         i64::from(loader::ledger::SCHEMA_VERSION)
@@ -1026,7 +1028,7 @@ async fn loader_init_upgrades_version_3_and_old_clients_are_told_to_retry() {
         .create_database("trust_upgrade_v3")
         .await
         .expect("database");
-    let admin = db.connect().await.expect("connect");
+    let mut admin = db.connect().await.expect("connect");
     let fixtures =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/schema_v3");
     for file in ["db_initiation.sql", "db_transformation.sql"] {
@@ -1058,7 +1060,7 @@ async fn loader_init_upgrades_version_3_and_old_clients_are_told_to_retry() {
         .await
         .expect("a version 3 load");
 
-    loader::schema::init(&admin).await.expect("upgrade");
+    loader::schema::init(&mut admin).await.expect("upgrade");
     assert_eq!(
         count(&admin, "SELECT version::bigint FROM public.loader_schema").await,
         i64::from(loader::ledger::SCHEMA_VERSION)

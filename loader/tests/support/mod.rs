@@ -14,8 +14,8 @@ use tokio_postgres::Client;
 pub async fn fresh_db(prefix: &str) -> (TestDb, Client) {
     let pg = LocalPostgres::shared().expect("a PostgreSQL for tests");
     let db = pg.create_database(prefix).await.expect("create database");
-    let client = db.connect().await.expect("connect");
-    loader::schema::init(&client).await.expect("schema");
+    let mut client = db.connect().await.expect("connect");
+    loader::schema::init(&mut client).await.expect("schema");
     (db, client)
 }
 

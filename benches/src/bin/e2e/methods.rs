@@ -50,8 +50,8 @@ pub async fn connect(url: &str) -> Result<Client> {
 /// A new database with the loader's schema (`loader::schema::init`, what `loader init` runs).
 pub async fn fresh_db(pg: &LocalPostgres, prefix: &str) -> Result<TestDb> {
     let db = pg.create_database(prefix).await?;
-    let client = db.connect().await?;
-    loader::schema::init(&client)
+    let mut client = db.connect().await?;
+    loader::schema::init(&mut client)
         .await
         .context("applying the schema")?;
     Ok(db)

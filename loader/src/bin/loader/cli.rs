@@ -84,14 +84,7 @@ pub async fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
     let mut db = args.db.connect().await?;
     let target = db.config().target();
     let client = db.client().await?;
-    client
-        .execute(
-            "SELECT pg_catalog.set_config('lock_timeout', $1, false)",
-            &[&loader::load::lock_timeout_setting(args.lock_timeout)],
-        )
-        .await
-        .context("setting lock_timeout")?;
-    schema::init(client).await?;
+    schema::init_waiting(client, args.lock_timeout).await?;
     if args.roles {
         schema::roles(client).await?;
     }
@@ -194,8 +187,9 @@ pub async fn prune(args: PruneArgs) -> anyhow::Result<ExitCode> {
                 &[load_id],
             )
             .await
-            .with_context(|| format!("locking load {load_id}"))?;
-        if mine.is_none() {
+            .with_context(|| format!("locking load {load_id}"))?
+            .is_some();
+        if !mine {
             passed += 1;
             continue;
         }

@@ -131,8 +131,8 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     }
 
     let config = DbConfig::from_url(&db.url)?;
-    let admin = config.connect().await?;
-    loader::schema::init(&admin).await?;
+    let mut admin = config.connect().await?;
+    loader::schema::init(&mut admin).await?;
     say!("schema     applied (sql/db_initiation.sql, sql/db_transformation.sql)");
 
     let prefix = format!(

@@ -254,6 +254,7 @@ fn report_line(r: &LoadReport, json: bool) -> String {
             "bytes": r.bytes,
             "seconds": r.duration.as_secs_f64(),
             "attempts": r.attempts,
+            "contended_seconds": r.contended.as_secs_f64(),
         })
         .to_string();
     }
