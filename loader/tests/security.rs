@@ -336,6 +336,79 @@ async fn tls_verify_modes_against_a_self_signed_server() {
     );
 }
 
+/// A server with an X.509 version 1 self-signed certificate, as Citus makes
+/// for itself: the modes that check no certificate connect over TLS (they
+/// failed with "UnsupportedCertVersion"), and a verifying mode refuses it
+/// with an error that says the certificate is the problem.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_1_certificate_is_accepted_where_nothing_is_verified() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    openssl(
+        dir.path(),
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "v1.key",
+            "-out",
+            "v1.csr",
+            "-subj",
+            "/CN=localhost",
+        ],
+    );
+    openssl(
+        dir.path(),
+        &[
+            "x509", "-req", "-in", "v1.csr", "-signkey", "v1.key", "-out", "v1.pem", "-days", "2",
+        ],
+    );
+    let text = Command::new("openssl")
+        .args(["x509", "-noout", "-text", "-in"])
+        .arg(dir.path().join("v1.pem"))
+        .output()
+        .expect("openssl");
+    assert!(
+        String::from_utf8_lossy(&text.stdout).contains("Version: 1 (0x0)"),
+        "the test certificate is version 1"
+    );
+    let pg = standins::LocalPostgres::start_throwaway_with_tls(
+        &dir.path().join("v1.pem"),
+        &dir.path().join("v1.key"),
+    )
+    .expect("a PostgreSQL with TLS");
+    for mode in ["require", "prefer"] {
+        let url = format!("{}?sslmode={mode}", pg.url());
+        let client = DbConfig::from_url(&url)
+            .expect("url")
+            .connect()
+            .await
+            .unwrap_or_else(|e| panic!("{mode}: {e}"));
+        let ssl: bool = client
+            .query_one(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )
+            .await
+            .expect("pg_stat_ssl")
+            .get(0);
+        assert!(ssl, "{mode} uses TLS");
+    }
+    let root = dir.path().join("v1.pem").display().to_string();
+    let url = format!("{}?sslmode=verify-ca&sslrootcert={root}", pg.url());
+    let refused = DbConfig::from_url(&url)
+        .expect("url")
+        .connect()
+        .await
+        .map(|_| ())
+        .expect_err("verify-ca cannot use a version 1 certificate");
+    assert!(
+        refused.to_string().to_lowercase().contains("certificate"),
+        "{refused}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn passwords_never_appear_in_errors_or_logs() {
     let secret = "Sup3r-Secret-Pa55";

@@ -109,12 +109,12 @@ impl ServerCertVerifier for AcceptAnyCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
+        unparsed_is_unchecked(rustls::crypto::verify_tls12_signature(
             message,
             cert,
             dss,
             &self.0.signature_verification_algorithms,
-        )
+        ))
     }
 
     fn verify_tls13_signature(
@@ -123,16 +123,32 @@ impl ServerCertVerifier for AcceptAnyCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
+        unparsed_is_unchecked(rustls::crypto::verify_tls13_signature(
             message,
             cert,
             dss,
             &self.0.signature_verification_algorithms,
-        )
+        ))
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// In the modes that check no certificate (`prefer`, `require`), one that
+/// webpki cannot read (an X.509 v1 certificate, which Citus makes for
+/// itself; an odd encoding) is not a reason to refuse: libpq accepts it
+/// there, and nothing would be checked against it anyway. A signature that
+/// does not match a readable certificate is still refused.
+fn unparsed_is_unchecked(
+    checked: std::result::Result<HandshakeSignatureValid, rustls::Error>,
+) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+    match checked {
+        Err(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::BadEncoding | rustls::CertificateError::Other(_),
+        )) => Ok(HandshakeSignatureValid::assertion()),
+        other => other,
     }
 }
 
