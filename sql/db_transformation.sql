@@ -139,6 +139,10 @@ SET work_mem = '64MB'
 AS $fn$
 DECLARE
     batch record;
+    stores public.dim_stores[];
+    products public.dim_products[];
+    customers public.dim_customers[];
+    dates date[];
     limits loader.settings%ROWTYPE;
     last_date date;
     inserted bigint;
@@ -156,6 +160,15 @@ DECLARE
         SELECT transaction_id, transaction_date, transaction_time, store_id, product_id,
                customer_id, payment_method, quantity_sold, total_amount, load_id
         FROM new_rows$insert$;
+    -- Its second form: the first copy of each id kept (within the batch,
+    -- the least in the order of its columns), counted by what it returns
+    -- (Citus reports the rows it was given as the row count, not the rows
+    -- it inserted).
+    keep_first constant text :=
+        ' ORDER BY transaction_id, transaction_date, transaction_time, store_id,'
+        ' product_id, customer_id, payment_method COLLATE "C", quantity_sold,'
+        ' total_amount ON CONFLICT (transaction_id) DO NOTHING';
+    copy_name text;
 BEGIN
     -- Step 1, without locks: what the batch holds.
     -- Pass 1 (newest): one hashed pass of grouping sets finds, per store,
@@ -237,43 +250,54 @@ BEGIN
     SELECT t.n_rows, t.n_load_ids, t.first_load, t.last_load,
            (SELECT min(w.transaction_date) FROM newest w WHERE w.g = 14) AS first_date,
            (SELECT max(w.transaction_date) FROM newest w WHERE w.g = 14) AS last_date,
-           (SELECT array_agg(s.r ORDER BY (s.r).store_id)
-            FROM stores s LEFT JOIN public.dim_stores d ON d.store_id = (s.r).store_id
-            WHERE d.store_id IS NULL
-               OR (d.source_ts, d.source_txn COLLATE "C",
-                   d.store_name COLLATE "C", d.store_location COLLATE "C")
-                < ((s.r).source_ts, (s.r).source_txn COLLATE "C",
-                   (s.r).store_name COLLATE "C", (s.r).store_location COLLATE "C")) AS stores,
-           (SELECT array_agg(p.r ORDER BY (p.r).product_id)
-            FROM products p LEFT JOIN public.dim_products d ON d.product_id = (p.r).product_id
-            WHERE d.product_id IS NULL
-               OR (d.source_ts, d.source_txn COLLATE "C", d.product_name COLLATE "C",
-                   d.product_category COLLATE "C", d.product_price)
-                < ((p.r).source_ts, (p.r).source_txn COLLATE "C", (p.r).product_name COLLATE "C",
-                   (p.r).product_category COLLATE "C", (p.r).product_price)) AS products,
-           (SELECT array_agg(c.r ORDER BY (c.r).customer_id)
-            FROM customers c LEFT JOIN public.dim_customers d ON d.customer_id = (c.r).customer_id
-            WHERE (c.r).customer_id IS NOT NULL
-              AND (d.customer_id IS NULL
-                   OR (d.source_ts, d.source_txn COLLATE "C",
-                       d.customer_age IS NULL, coalesce(d.customer_age, 0),
-                       d.customer_gender IS NULL, coalesce(d.customer_gender, '') COLLATE "C",
-                       d.customer_membership IS NULL,
-                       coalesce(d.customer_membership, '') COLLATE "C")
-                    < ((c.r).source_ts, (c.r).source_txn COLLATE "C",
-                       (c.r).customer_age IS NULL, coalesce((c.r).customer_age, 0),
-                       (c.r).customer_gender IS NULL,
-                       coalesce((c.r).customer_gender, '') COLLATE "C",
-                       (c.r).customer_membership IS NULL,
-                       coalesce((c.r).customer_membership, '') COLLATE "C"))) AS customers,
-           (SELECT array_agg(w.transaction_date ORDER BY w.transaction_date)
-            FROM newest w
-            WHERE w.g = 14
-              AND NOT EXISTS (SELECT 1 FROM public.dim_dates d
-                              WHERE d.date = w.transaction_date)) AS dates
+           (SELECT array_agg(s.r) FROM stores s) AS stores,
+           (SELECT array_agg(p.r) FROM products p) AS products,
+           (SELECT array_agg(c.r) FROM customers c WHERE (c.r).customer_id IS NOT NULL)
+               AS customers,
+           (SELECT array_agg(w.transaction_date) FROM newest w WHERE w.g = 14) AS dates
     INTO batch
     FROM newest t
     WHERE t.g = 15;
+
+    -- The candidates that would replace the stored row (or have none),
+    -- read without a lock, in key order. A statement of its own that reads
+    -- no transition table: on Citus the dimensions are reference tables,
+    -- and Citus's planner cannot read a transition table.
+    SELECT (SELECT array_agg(s ORDER BY s.store_id)
+            FROM unnest(batch.stores) s
+            LEFT JOIN public.dim_stores d ON d.store_id = s.store_id
+            WHERE d.store_id IS NULL
+               OR (d.source_ts, d.source_txn COLLATE "C",
+                   d.store_name COLLATE "C", d.store_location COLLATE "C")
+                < (s.source_ts, s.source_txn COLLATE "C",
+                   s.store_name COLLATE "C", s.store_location COLLATE "C")),
+           (SELECT array_agg(p ORDER BY p.product_id)
+            FROM unnest(batch.products) p
+            LEFT JOIN public.dim_products d ON d.product_id = p.product_id
+            WHERE d.product_id IS NULL
+               OR (d.source_ts, d.source_txn COLLATE "C", d.product_name COLLATE "C",
+                   d.product_category COLLATE "C", d.product_price)
+                < (p.source_ts, p.source_txn COLLATE "C", p.product_name COLLATE "C",
+                   p.product_category COLLATE "C", p.product_price)),
+           (SELECT array_agg(c ORDER BY c.customer_id)
+            FROM unnest(batch.customers) c
+            LEFT JOIN public.dim_customers d ON d.customer_id = c.customer_id
+            WHERE d.customer_id IS NULL
+               OR (d.source_ts, d.source_txn COLLATE "C",
+                   d.customer_age IS NULL, coalesce(d.customer_age, 0),
+                   d.customer_gender IS NULL, coalesce(d.customer_gender, '') COLLATE "C",
+                   d.customer_membership IS NULL,
+                   coalesce(d.customer_membership, '') COLLATE "C")
+                < (c.source_ts, c.source_txn COLLATE "C",
+                   c.customer_age IS NULL, coalesce(c.customer_age, 0),
+                   c.customer_gender IS NULL, coalesce(c.customer_gender, '') COLLATE "C",
+                   c.customer_membership IS NULL,
+                   coalesce(c.customer_membership, '') COLLATE "C")),
+           (SELECT array_agg(x.x ORDER BY x.x)
+            FROM unnest(batch.dates) AS x(x)
+            LEFT JOIN public.dim_dates d ON d.date = x.x
+            WHERE d.date IS NULL)
+    INTO stores, products, customers, dates;
 
     -- Step 2: whose rows these are: a hand load's (no load id) or one load
     -- that this transaction claimed; and dated within the database's bound.
@@ -330,17 +354,29 @@ BEGIN
             EXECUTE facts_from_batch
                 || CASE WHEN shuffled THEN ' ORDER BY transaction_id' ELSE '' END;
             GET DIAGNOSTICS inserted = ROW_COUNT;
-        EXCEPTION WHEN unique_violation OR deadlock_detected THEN
+        EXCEPTION WHEN unique_violation OR deadlock_detected OR internal_error THEN
             -- Also when this batch and another one in progress hold some
             -- of each other's ids (re-uploads, hand loads in other orders)
             -- and PostgreSQL chose this one to break the cycle: rolling
             -- back to the savepoint lets the other go on, and the sorted
-            -- INSERT below then waits for its ids and keeps them.
-            EXECUTE facts_from_batch
-                || ' ORDER BY transaction_id, transaction_date, transaction_time, store_id,'
-                || ' product_id, customer_id, payment_method COLLATE "C", quantity_sold,'
-                || ' total_amount ON CONFLICT (transaction_id) DO NOTHING';
-            GET DIAGNOSTICS inserted = ROW_COUNT;
+            -- INSERT below then waits for its ids and keeps them. On Citus
+            -- a worker's unique violation arrives as XX000.
+            BEGIN
+                EXECUTE 'WITH kept AS (' || facts_from_batch || keep_first
+                        || ' RETURNING 1) SELECT count(*) FROM kept' INTO inserted;
+            EXCEPTION WHEN internal_error THEN
+                -- Citus cannot read a transition table in a statement that
+                -- writes a distributed table (XX000 at planning, nothing
+                -- written): the same INSERT from a copy of the batch. Plain
+                -- PostgreSQL never comes here, so it pays nothing for it.
+                copy_name := format('loader_batch_%s', pg_current_xact_id());
+                EXECUTE format('CREATE TEMPORARY TABLE %I AS SELECT * FROM new_rows', copy_name);
+                EXECUTE 'WITH kept AS ('
+                        || replace(facts_from_batch, 'FROM new_rows',
+                                   format('FROM pg_temp.%I', copy_name))
+                        || keep_first || ' RETURNING 1) SELECT count(*) FROM kept' INTO inserted;
+                EXECUTE format('DROP TABLE pg_temp.%I', copy_name);
+            END;
         END;
 
         -- Step 4: the dimension rows that change, in one order for every
@@ -349,10 +385,10 @@ BEGIN
         -- condition is the same order as step 1's filter: a row stored
         -- meanwhile by another load wins when it is greater.
         contended_from := clock_timestamp();
-        IF batch.stores IS NOT NULL THEN
+        IF stores IS NOT NULL THEN
             writing := 'public.dim_stores';
             INSERT INTO public.dim_stores AS d
-            SELECT * FROM unnest(batch.stores) s ORDER BY s.store_id
+            SELECT * FROM unnest(stores) s ORDER BY s.store_id
             ON CONFLICT (store_id) DO UPDATE
                 SET store_name = EXCLUDED.store_name,
                     store_location = EXCLUDED.store_location,
@@ -366,10 +402,10 @@ BEGIN
                     < (EXCLUDED.source_ts, EXCLUDED.source_txn COLLATE "C",
                        EXCLUDED.store_name COLLATE "C", EXCLUDED.store_location COLLATE "C");
         END IF;
-        IF batch.products IS NOT NULL THEN
+        IF products IS NOT NULL THEN
             writing := 'public.dim_products';
             INSERT INTO public.dim_products AS d
-            SELECT * FROM unnest(batch.products) p ORDER BY p.product_id
+            SELECT * FROM unnest(products) p ORDER BY p.product_id
             ON CONFLICT (product_id) DO UPDATE
                 SET product_name = EXCLUDED.product_name,
                     product_category = EXCLUDED.product_category,
@@ -383,10 +419,10 @@ BEGIN
                        EXCLUDED.product_name COLLATE "C", EXCLUDED.product_category COLLATE "C",
                        EXCLUDED.product_price);
         END IF;
-        IF batch.customers IS NOT NULL THEN
+        IF customers IS NOT NULL THEN
             writing := 'public.dim_customers';
             INSERT INTO public.dim_customers AS d
-            SELECT * FROM unnest(batch.customers) c ORDER BY c.customer_id
+            SELECT * FROM unnest(customers) c ORDER BY c.customer_id
             ON CONFLICT (customer_id) DO UPDATE
                 SET customer_age = EXCLUDED.customer_age,
                     customer_gender = EXCLUDED.customer_gender,
@@ -406,7 +442,7 @@ BEGIN
                        EXCLUDED.customer_membership IS NULL,
                        coalesce(EXCLUDED.customer_membership, '') COLLATE "C");
         END IF;
-        IF batch.dates IS NOT NULL THEN
+        IF dates IS NOT NULL THEN
             writing := 'public.dim_dates';
             INSERT INTO public.dim_dates (date, year, quarter, month, day, day_of_week, is_weekend)
             SELECT d.d,
@@ -416,7 +452,7 @@ BEGIN
                    extract(day FROM d.d)::smallint,
                    extract(isodow FROM d.d)::smallint,
                    extract(isodow FROM d.d)::smallint >= 6::smallint
-            FROM unnest(batch.dates) AS d(d)
+            FROM unnest(dates) AS d(d)
             ORDER BY d.d
             ON CONFLICT (date) DO NOTHING;
         END IF;

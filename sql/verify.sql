@@ -6,7 +6,9 @@
 -- ON_ERROR_STOP, or from `loader verify`) when any check does not hold.
 -- Read-only apart from a temporary table; runs in one REPEATABLE READ
 -- snapshot so loads committing meanwhile cannot cause false alarms.
--- It scans whole tables: run it off the load path.
+-- It scans whole tables: run it off the load path. Anti-joins are written
+-- as LEFT JOIN ... IS NULL, which PostgreSQL plans as NOT EXISTS and Citus
+-- can run over distributed tables (it refuses correlated subqueries there).
 --
 -- Loads whose staging rows were removed by `loader prune` are left out of
 -- the checks that compare facts and dimensions with staging.
@@ -34,49 +36,50 @@ CREATE TEMPORARY TABLE pg_temp.verify_result (
 CREATE TEMPORARY VIEW pg_temp.verify_staging AS
 SELECT s.*
 FROM public.staging_table s
-WHERE s.load_id IS NULL
-   OR NOT EXISTS (SELECT 1 FROM public.load_ledger l
-                  WHERE l.load_id = s.load_id AND l.staging_pruned_at IS NOT NULL);
+LEFT JOIN public.load_ledger l ON l.load_id = s.load_id AND l.staging_pruned_at IS NOT NULL
+WHERE l.load_id IS NULL;
 
 CREATE TEMPORARY VIEW pg_temp.verify_facts AS
 SELECT f.*
 FROM public.facts f
-WHERE f.load_id IS NULL
-   OR NOT EXISTS (SELECT 1 FROM public.load_ledger l
-                  WHERE l.load_id = f.load_id AND l.staging_pruned_at IS NOT NULL);
+LEFT JOIN public.load_ledger l ON l.load_id = f.load_id AND l.staging_pruned_at IS NOT NULL
+WHERE l.load_id IS NULL;
 
 -- 1. Star-schema integrity: no fact without its dimension rows.
 INSERT INTO pg_temp.verify_result
 SELECT 1, 'facts without their store', n || ' facts', n = 0
 FROM (SELECT count(*) AS n FROM public.facts f
-      WHERE NOT EXISTS (SELECT 1 FROM public.dim_stores d WHERE d.store_id = f.store_id)) x;
+      LEFT JOIN public.dim_stores d ON d.store_id = f.store_id
+      WHERE d.store_id IS NULL) x;
 INSERT INTO pg_temp.verify_result
 SELECT 2, 'facts without their product', n || ' facts', n = 0
 FROM (SELECT count(*) AS n FROM public.facts f
-      WHERE NOT EXISTS (SELECT 1 FROM public.dim_products d WHERE d.product_id = f.product_id)) x;
+      LEFT JOIN public.dim_products d ON d.product_id = f.product_id
+      WHERE d.product_id IS NULL) x;
 INSERT INTO pg_temp.verify_result
 SELECT 3, 'facts without their customer', n || ' facts', n = 0
 FROM (SELECT count(*) AS n FROM public.facts f
-      WHERE f.customer_id IS NOT NULL
-        AND NOT EXISTS (SELECT 1 FROM public.dim_customers d WHERE d.customer_id = f.customer_id)) x;
+      LEFT JOIN public.dim_customers d ON d.customer_id = f.customer_id
+      WHERE f.customer_id IS NOT NULL AND d.customer_id IS NULL) x;
 INSERT INTO pg_temp.verify_result
 SELECT 4, 'facts without their date', n || ' facts', n = 0
 FROM (SELECT count(*) AS n FROM public.facts f
-      WHERE NOT EXISTS (SELECT 1 FROM public.dim_dates d WHERE d.date = f.transaction_date)) x;
+      LEFT JOIN public.dim_dates d ON d.date = f.transaction_date
+      WHERE d.date IS NULL) x;
 
 -- 2. Nothing lost: every staged transaction is a fact.
 INSERT INTO pg_temp.verify_result
 SELECT 5, 'staged transactions missing from facts', n || ' rows', n = 0
 FROM (SELECT count(*) AS n FROM pg_temp.verify_staging s
-      WHERE NOT EXISTS (SELECT 1 FROM public.facts f WHERE f.transaction_id = s.transaction_id)) x;
+      LEFT JOIN public.facts f ON f.transaction_id = s.transaction_id
+      WHERE f.transaction_id IS NULL) x;
 
 -- 3. Nothing invented or altered: every fact is a staged row of its load.
 INSERT INTO pg_temp.verify_result
 SELECT 6, 'facts that differ from their staged row', n || ' facts', n = 0
 FROM (SELECT count(*) AS n FROM pg_temp.verify_facts f
-      WHERE NOT EXISTS (
-          SELECT 1 FROM pg_temp.verify_staging s
-          WHERE s.transaction_id = f.transaction_id
+      LEFT JOIN pg_temp.verify_staging s
+          ON s.transaction_id = f.transaction_id
             AND s.load_id IS NOT DISTINCT FROM f.load_id
             AND s.transaction_date = f.transaction_date
             AND s.transaction_time = f.transaction_time
@@ -85,7 +88,8 @@ FROM (SELECT count(*) AS n FROM pg_temp.verify_facts f
             AND s.customer_id IS NOT DISTINCT FROM f.customer_id
             AND s.payment_method = f.payment_method
             AND s.quantity_sold = f.quantity_sold
-            AND s.total_amount = f.total_amount)) x;
+            AND s.total_amount = f.total_amount
+      WHERE s.transaction_id IS NULL) x;
 
 -- 4. Per load: staging rows = ledger rows = facts inserted + duplicates.
 INSERT INTO pg_temp.verify_result

@@ -403,12 +403,16 @@ impl Loader {
             .map_err(|e| Error::db(&shown, "beginning the transaction", e))?;
         // For this transaction only (SET LOCAL, so it holds through a
         // transaction-mode pooler too): names resolve in pg_catalog alone,
-        // and no lock wait outlasts the bound.
-        tx.execute(
-            "SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true),
-                    pg_catalog.set_config('lock_timeout', $1, true)",
-            &[&lock_timeout_setting(options.lock_timeout)],
-        )
+        // and no lock wait outlasts the bound, also on Citus's workers
+        // (which get a SET LOCAL statement, not a set_config call, when
+        // told to; a placeholder setting elsewhere). SET takes no
+        // parameters: the timeout is a number this code formats.
+        tx.batch_execute(&format!(
+            "SET LOCAL search_path = pg_catalog, pg_temp; \
+             SET LOCAL citus.propagate_set_commands = 'local'; \
+             SET LOCAL lock_timeout = '{}'",
+            lock_timeout_setting(options.lock_timeout)
+        ))
         .await
         .map_err(|e| Error::db(&shown, "setting search_path and lock_timeout", e))?;
         let load_id = match ledger::claim(&tx, known.id(), &shown).await? {

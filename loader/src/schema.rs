@@ -14,6 +14,9 @@ pub const INITIATION_SQL: &str = include_str!("../../sql/db_initiation.sql");
 pub const TRANSFORMATION_SQL: &str = include_str!("../../sql/db_transformation.sql");
 /// The reconciliation (`sql/verify.sql`).
 pub const VERIFY_SQL: &str = include_str!("../../sql/verify.sql");
+/// The distribution on Citus (`sql/citus.sql`), applied by init where the
+/// extension is installed.
+pub const CITUS_SQL: &str = include_str!("../../sql/citus.sql");
 /// The least-privilege roles (`sql/roles.sql`), applied only on request.
 pub const ROLES_SQL: &str = include_str!("../../sql/roles.sql");
 
@@ -80,7 +83,30 @@ pub async fn init_waiting(client: &mut Client, lock_timeout: Duration) -> Result
             }
         }
     }
+    if citus_installed(client).await? {
+        apply(client, &without_meta_commands(CITUS_SQL), lock_timeout)
+            .await
+            .map_err(|e| Error::db("loader init", "applying sql/citus.sql", e))?;
+    }
     Ok(())
+}
+
+/// Whether the database has the citus extension: then init distributes
+/// the star schema (`sql/citus.sql`). Nothing else differs.
+async fn citus_installed(client: &mut Client) -> Result<bool> {
+    let checking = |e| Error::db("loader init", "looking for the citus extension", e);
+    let tx = client.transaction().await.map_err(checking)?;
+    let installed = tx
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension
+                            WHERE extname OPERATOR(pg_catalog.=) 'citus')",
+            &[],
+        )
+        .await
+        .map(|row| row.get(0))
+        .map_err(checking)?;
+    tx.commit().await.map_err(checking)?;
+    Ok(installed)
 }
 
 /// One file's body in a transaction of its own, with its lock timeout

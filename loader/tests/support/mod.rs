@@ -115,7 +115,12 @@ pub async fn star_dump(client: &Client) -> String {
     ];
     let mut dump = String::new();
     for q in queries {
-        let sql = format!("SELECT coalesce(string_agg(t::text, E'\\n'), '') FROM ({q}) t");
+        // Ordered by the row's text: the same order for any engine (Citus
+        // does not keep a subquery's ORDER BY into the aggregate).
+        let sql = format!(
+            "SELECT coalesce(string_agg(x, E'\\n' ORDER BY x COLLATE \"C\"), '')
+             FROM (SELECT t::text AS x FROM ({q}) t) s"
+        );
         let text: String = client.query_one(&sql, &[]).await.expect(q).get(0);
         dump.push_str(&text);
         dump.push_str("\n--\n");
