@@ -401,20 +401,7 @@ impl Loader {
             .transaction()
             .await
             .map_err(|e| Error::db(&shown, "beginning the transaction", e))?;
-        // For this transaction only (SET LOCAL, so it holds through a
-        // transaction-mode pooler too): names resolve in pg_catalog alone,
-        // and no lock wait outlasts the bound, also on Citus's workers
-        // (which get a SET LOCAL statement, not a set_config call, when
-        // told to; a placeholder setting elsewhere). SET takes no
-        // parameters: the timeout is a number this code formats.
-        tx.batch_execute(&format!(
-            "SET LOCAL search_path = pg_catalog, pg_temp; \
-             SET LOCAL citus.propagate_set_commands = 'local'; \
-             SET LOCAL lock_timeout = '{}'",
-            lock_timeout_setting(options.lock_timeout)
-        ))
-        .await
-        .map_err(|e| Error::db(&shown, "setting search_path and lock_timeout", e))?;
+        pin(&tx, options.lock_timeout, &shown).await?;
         let load_id = match ledger::claim(&tx, known.id(), &shown).await? {
             Claim::Claimed { load_id } => load_id,
             Claim::AlreadyLoaded { load_id } => {
@@ -599,6 +586,23 @@ async fn open(
             retryable: true,
         }),
     }
+}
+
+/// The load transaction's first statement. For this transaction only (SET
+/// LOCAL, so it holds through a transaction-mode pooler too): names resolve
+/// in pg_catalog alone, and no lock wait outlasts `lock_timeout`, also on
+/// Citus's workers (which get a SET LOCAL statement, not a set_config
+/// call, when told to; a placeholder setting elsewhere). SET takes no
+/// parameters: the timeout is a number this code formats.
+async fn pin(tx: &Transaction<'_>, lock_timeout: Duration, shown: &str) -> Result<()> {
+    tx.batch_execute(&format!(
+        "SET LOCAL search_path = pg_catalog, pg_temp; \
+         SET LOCAL citus.propagate_set_commands = 'local'; \
+         SET LOCAL lock_timeout = '{}'",
+        lock_timeout_setting(lock_timeout)
+    ))
+    .await
+    .map_err(|e| Error::db(shown, "setting search_path and lock_timeout", e))
 }
 
 /// Streams the object through the encoder into `COPY staging_table` under
