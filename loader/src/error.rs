@@ -140,6 +140,18 @@ impl Error {
         }
     }
 
+    /// Another session holds a claim on the same object and did not end
+    /// within the lock timeout: the object is being loaded elsewhere. Its
+    /// outcome is that load's; this one is retried by the usual policy but
+    /// not recorded as a failure.
+    pub fn being_loaded_elsewhere(&self) -> bool {
+        matches!(
+            self,
+            Error::Database { context, code: Some(code), .. }
+                if *context == CLAIMING && *code == SqlState::LOCK_NOT_AVAILABLE
+        )
+    }
+
     /// The SQLSTATE of a database error.
     pub fn sqlstate(&self) -> Option<&SqlState> {
         match self {
@@ -209,6 +221,9 @@ fn is_retryable_sqlstate(code: &SqlState) -> bool {
         || c.starts_with("57P") // operator intervention: shutdown, cannot connect now
         || matches!(c, "40001" | "40P01" | "55P03" | "55006" | "58000" | "58030")
 }
+
+/// What a claim is doing, for its errors ([`Error::being_loaded_elsewhere`]).
+pub const CLAIMING: &str = "claiming the object in load_ledger";
 
 /// The server's message with its SQLSTATE, detail and hint, or the client's
 /// own description when the error did not come from the server.

@@ -180,7 +180,7 @@ pub async fn claim(tx: &Transaction<'_>, id: &ObjectId, object: &str) -> Result<
             &[&id.bucket, &id.key, &id.etag, &id.version_id],
         )
         .await
-        .map_err(|e| Error::db(object, "claiming the object in load_ledger", e))?;
+        .map_err(|e| Error::db(object, crate::error::CLAIMING, e))?;
     Ok(Claim::from_row(&row))
 }
 

@@ -343,7 +343,7 @@ impl Loader {
                 tokio::time::sleep(delay).await;
                 continue;
             }
-            if !matches!(error, Error::Schema(_)) {
+            if !matches!(error, Error::Schema(_)) && !error.being_loaded_elsewhere() {
                 let id = identity.unwrap_or_else(|| anonymous(source));
                 self.record_failure(&id, &error, attempt, started.elapsed(), &shown)
                     .await;

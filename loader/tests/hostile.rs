@@ -578,3 +578,164 @@ async fn the_database_bounds_the_dates_whoever_stages_them() {
     assert_eq!(count(&admin, "SELECT count(*) FROM public.facts").await, 1);
     drop(db);
 }
+
+/// A claim held open by another session (loader_role keeping its
+/// transaction): a delivery of the same object waits at most its
+/// lock_timeout, fails as "being loaded by another session" naming the
+/// holder, and is not recorded as a failure (the holder's load decides);
+/// once the holder is gone it loads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_held_elsewhere_is_a_retryable_wait_not_a_failure() {
+    let (db, admin, url) = hostile_db("hostile_busy").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("busy.csv");
+    let body = format!(
+        "{HEADER}B-1,2024-06-01,10:00:00,5.00,Cash,1,A,Akron- OH,7,Tea,Food,2.50,1,5,40,F,Gold\n"
+    );
+    std::fs::write(&file, &body).expect("write");
+    let key = std::fs::canonicalize(&file)
+        .expect("path")
+        .display()
+        .to_string();
+    let holder = connect(&url).await;
+    holder
+        .batch_execute("SET application_name = 'holding-claim'")
+        .await
+        .expect("name");
+    holder
+        .batch_execute(&format!(
+            "BEGIN; SELECT * FROM loader.loader_claim('file', '{}', NULL, NULL);",
+            key.replace('\'', "''")
+        ))
+        .await
+        .expect("hold a claim of the same file");
+    let mut options = test_options();
+    options.lock_timeout = Duration::from_millis(300);
+    options.max_attempts = 2;
+    let started = Instant::now();
+    let err = loader::Loader::new(
+        loader::Db::new(loader::DbConfig::from_url(&url).expect("url")),
+        None,
+        options,
+    )
+    .load(&Source::File(file.clone()), None)
+    .await
+    .expect_err("the claim is held elsewhere");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    let message = err.to_string();
+    assert!(
+        err.being_loaded_elsewhere()
+            && message.contains("being loaded by another session")
+            && message.contains("holding-claim"),
+        "{message}"
+    );
+    holder.batch_execute("ROLLBACK").await.expect("release");
+    assert_eq!(
+        count(&admin, "SELECT count(*) FROM public.load_ledger").await,
+        0,
+        "no failure recorded for a load that was another's to finish"
+    );
+    let report = lib_loader(&db, None, test_options())
+        .load(&Source::File(file), None)
+        .await
+        .expect("loads once the holder is gone");
+    assert_eq!(report.outcome, Outcome::Loaded);
+}
+
+/// Finding 8: any role with CONNECT can NOTIFY the channel with a payload
+/// of its choosing; a consumer that reads the ledger's view finds no such
+/// load, so the forgery changes nothing it acts on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_notification_names_no_load_in_the_ledger() {
+    let (db, admin, url) = hostile_db("hostile_notify").await;
+    let (listener, mut connection) = tokio_postgres::connect(db.url(), NoTls)
+        .await
+        .expect("connect");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        use futures_util::StreamExt;
+        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(Ok(message)) = messages.next().await {
+            if let tokio_postgres::AsyncMessage::Notification(n) = message {
+                let _ = tx.send(n.payload().to_string());
+            }
+        }
+    });
+    listener
+        .batch_execute("LISTEN loader_loads")
+        .await
+        .expect("listen");
+    let role = connect(&url).await;
+    role.batch_execute("NOTIFY loader_loads, '424242'")
+        .await
+        .expect("anyone may notify");
+    let payload = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("the forged notification arrives")
+        .expect("open");
+    assert_eq!(payload, "424242");
+    // The consumer's check, as the README shows it.
+    let loaded = count(
+        &admin,
+        &format!(
+            "SELECT count(*) FROM loader.load_outcomes WHERE load_id = {} AND status = 'loaded'",
+            payload.parse::<i64>().expect("a number")
+        ),
+    )
+    .await;
+    assert_eq!(loaded, 0, "no such load");
+}
+
+/// `loader init` beside a transaction that holds the loader's tables (an
+/// open claim) waits at most its --lock-timeout, then fails naming the
+/// holder; once the holder is gone it runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_waits_at_most_its_lock_timeout_and_names_the_holder() {
+    let (db, _admin, url) = hostile_db("hostile_init_wait").await;
+    let holder = connect(&url).await;
+    holder
+        .batch_execute(
+            "SET application_name = 'long-load';
+             BEGIN;
+             SELECT * FROM loader.loader_claim('b', 'long.csv', 'e', NULL);",
+        )
+        .await
+        .expect("an open claim");
+    let started = Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_loader"))
+        .args(["init", "--lock-timeout", "500ms"])
+        .env("DATABASE_URL", db.url())
+        .output()
+        .expect("run loader init");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "init ran beside the open claim: {stderr}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        stderr.contains("init waited lock_timeout")
+            && stderr.contains("public.load_ledger")
+            && stderr.contains("long-load"),
+        "{stderr}"
+    );
+    holder.batch_execute("ROLLBACK").await.expect("release");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_loader"))
+        .args(["init", "--lock-timeout", "500ms"])
+        .env("DATABASE_URL", db.url())
+        .output()
+        .expect("run loader init");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
