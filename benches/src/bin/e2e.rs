@@ -327,6 +327,12 @@ impl Bench {
         let db = methods::fresh_db(self.target.pg, &prefix).await?;
         let timed = methods::loader(&self.target, &db, flags, &sources, set.rows()).await?;
         db.cleanup().await?;
+        if matches!(method, Method::Concurrent | Method::Objects) {
+            println!(
+                "  {method:?}, repetition {rep}: lock waits {:.1}% of active backend time",
+                timed.lock_share
+            );
+        }
         Ok(Run {
             method,
             rep,

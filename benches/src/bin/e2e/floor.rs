@@ -87,5 +87,6 @@ pub async fn run(
         secs: done.secs,
         max_rss_kib: done.max_rss_kib,
         objects: Vec::new(),
+        lock_share: 0.0,
     })
 }

@@ -26,6 +26,8 @@ pub struct Timed {
     pub secs: f64,
     pub max_rss_kib: u64,
     pub objects: Vec<ObjectTime>,
+    /// Share of the load's active backend samples that waited on a lock, in percent.
+    pub lock_share: f64,
 }
 
 /// What every run needs: the server, the loader binary, the local S3 endpoint's settings.
@@ -97,7 +99,9 @@ pub async fn loader_with(
         cmd.envs(target.s3_env.iter().cloned());
     }
     checkpoint(target.pg).await;
+    let sampler = LockSampler::start(db).await?;
     let done = tokio::task::spawn_blocking(move || measure::run(&mut cmd)).await??;
+    let lock_share = sampler.stop().await;
     let objects = parse_reports(&done.stdout)?;
     let loaded: u64 = objects.iter().map(|o| o.rows).sum();
     if loaded != rows {
@@ -107,7 +111,56 @@ pub async fn loader_with(
         secs: done.secs,
         max_rss_kib: done.max_rss_kib,
         objects,
+        lock_share,
     })
+}
+
+/// Samples the database's active backends every 0.1 s while a load runs:
+/// the share of samples waiting on a lock (`wait_event_type = 'Lock'`) is
+/// how much of the load's backend time went to waiting for other loads.
+struct LockSampler {
+    stop: tokio::sync::oneshot::Sender<()>,
+    counts: tokio::task::JoinHandle<(u64, u64)>,
+}
+
+impl LockSampler {
+    async fn start(db: &TestDb) -> Result<LockSampler> {
+        let client = db.connect().await?;
+        let (stop, mut stopped) = tokio::sync::oneshot::channel();
+        let counts = tokio::spawn(async move {
+            let (mut active, mut waiting) = (0u64, 0u64);
+            loop {
+                if let Ok(row) = client
+                    .query_one(
+                        "SELECT count(*), count(*) FILTER (WHERE wait_event_type = 'Lock')
+                         FROM pg_stat_activity
+                         WHERE datname = current_database() AND state = 'active'
+                           AND pid <> pg_backend_pid()",
+                        &[],
+                    )
+                    .await
+                {
+                    active += row.get::<_, i64>(0) as u64;
+                    waiting += row.get::<_, i64>(1) as u64;
+                }
+                tokio::select! {
+                    _ = &mut stopped => break,
+                    _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
+                }
+            }
+            (active, waiting)
+        });
+        Ok(LockSampler { stop, counts })
+    }
+
+    /// The share of active backend samples that waited on a lock, in percent.
+    async fn stop(self) -> f64 {
+        let _ = self.stop.send(());
+        match self.counts.await {
+            Ok((active, waiting)) if active > 0 => 100.0 * waiting as f64 / active as f64,
+            _ => 0.0,
+        }
+    }
 }
 
 /// `PROGRAM init` on `db`: a loader binary sets up its own schema (its SQL is built in).

@@ -309,6 +309,7 @@ pub async fn run(
         secs: done.secs,
         max_rss_kib: done.max_rss_kib,
         objects: Vec::new(),
+        lock_share: 0.0,
     };
     let star = match star_sql {
         Some(sql) => Some(
@@ -323,6 +324,7 @@ pub async fn run(
                     secs: done.secs,
                     max_rss_kib: done.max_rss_kib,
                     objects: Vec::new(),
+                    lock_share: 0.0,
                 })
             }
             .await,
