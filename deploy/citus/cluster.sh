@@ -30,6 +30,7 @@ ensure_citus() {
     libdir=$("$pg_bin/pg_config" --pkglibdir 2>/dev/null || pg_config --pkglibdir)
     [ -f "$libdir/citus.so" ] && return 0
     if [ ! -x /usr/lib/postgresql/15/bin/pg_config ] || [ ! -d /usr/include/postgresql/15/server ]; then
+        apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-server-dev-15 \
             liblz4-dev libzstd-dev libkrb5-dev libcurl4-openssl-dev >/dev/null
     fi
