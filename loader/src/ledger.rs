@@ -25,9 +25,36 @@ use crate::contract::DateWindow;
 use crate::error::{Error, Result};
 use crate::rejects::Rejects;
 
-/// The schema version this loader speaks (`loader_schema` in the
-/// database, written by `sql/db_transformation.sql`).
-pub const SCHEMA_VERSION: i32 = 4;
+/// The schema version this loader speaks: the one `sql/db_transformation.sql`
+/// writes to `loader_schema`, read from that file when the loader is built,
+/// so it is written down once.
+pub const SCHEMA_VERSION: i32 = version_written_by(crate::schema::TRANSFORMATION_SQL);
+
+/// The number in the file's `INSERT INTO public.loader_schema (singleton,
+/// version) VALUES (true, N)`; the build fails when there is none.
+const fn version_written_by(sql: &str) -> i32 {
+    let text = sql.as_bytes();
+    let marker = b"INSERT INTO public.loader_schema (singleton, version) VALUES (true, ";
+    let mut at = 0;
+    while at + marker.len() <= text.len() {
+        let mut matched = 0;
+        while matched < marker.len() && text[at + matched] == marker[matched] {
+            matched += 1;
+        }
+        if matched == marker.len() {
+            let (mut digit, mut version) = (at + matched, 0i32);
+            while digit < text.len() && text[digit].is_ascii_digit() {
+                version = version * 10 + (text[digit] - b'0') as i32;
+                digit += 1;
+            }
+            if version > 0 {
+                return version;
+            }
+        }
+        at += 1;
+    }
+    panic!("sql/db_transformation.sql writes no loader_schema version");
+}
 
 /// Rejects sent per call of `loader_file_rejects`.
 const REJECTS_PER_CALL: usize = 1000;
@@ -314,8 +341,8 @@ pub async fn record_failure(
     duration: Duration,
     object: &str,
 ) -> Result<()> {
-    // Keep the stored message bounded; the full one is in the logs.
-    let error: String = error.chars().take(4000).collect();
+    // The database keeps the first 4,000 characters (loader_fail); the
+    // whole message is in the logs.
     let recording = |e| Error::db(object, "recording the failure in load_ledger", e);
     let tx = client.transaction().await.map_err(recording)?;
     tx.execute(
