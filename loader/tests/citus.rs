@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use generator::Spec;
 use loader::Source;
 use support::*;
-use tokio_postgres::NoTls;
 
 /// A coordinator and two workers under a temporary directory; stopped when
 /// dropped.
@@ -93,12 +92,6 @@ impl Drop for Cluster {
             .arg(self.dir.path())
             .output();
     }
-}
-
-async fn connect(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await.expect("connect");
-    tokio::spawn(connection);
-    client
 }
 
 fn loader(url: &str) -> Command {
@@ -210,10 +203,7 @@ async fn the_core_loads_on_a_citus_cluster() {
     let held = dir.path().join("held.csv");
     std::fs::write(
         &held,
-        "transaction_id,transaction_date,transaction_time,total_amount,payment_method,store_id,\
-         store_name,store_location,product_id,product_name,product_category,product_price,\
-         quantity_sold,customer_id,customer_age,customer_gender,customer_membership\n\
-         HELD-1,2024-06-01,10:00:00,5.00,Cash,1,A,Akron- OH,7,Tea,Food,2.50,1,5,40,F,Gold\n",
+        format!("{HEADER}HELD-1,2024-06-01,10:00:00,5.00,Cash,1,A,Akron- OH,7,Tea,Food,2.50,1,5,40,F,Gold\n"),
     )
     .expect("write");
     let started = Instant::now();

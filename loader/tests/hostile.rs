@@ -14,31 +14,11 @@ use standins::TestDb;
 use support::*;
 use tokio_postgres::{Client, NoTls};
 
-const HEADER: &str = "transaction_id,transaction_date,transaction_time,total_amount,\
-    payment_method,store_id,store_name,store_location,product_id,product_name,\
-    product_category,product_price,quantity_sold,customer_id,customer_age,\
-    customer_gender,customer_membership\n";
-
-const COLUMNS: &str = "transaction_id, transaction_date, transaction_time, total_amount, \
-    payment_method, store_id, store_name, store_location, product_id, product_name, \
-    product_category, product_price, quantity_sold, customer_id, customer_age, \
-    customer_gender, customer_membership";
-
 fn row(id: &str, date: &str) -> String {
     format!(
         "('{id}', '{date}'::date, '12:00:00'::time, 9.50, 'Cash', 1, 'S', 'Akron- OH', \
          10, 'Tea', 'Food', 2.50, 1, 100, 40, 'F', 'Gold')"
     )
-}
-
-async fn connect(url: &str) -> Client {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await.expect("connect");
-    tokio::spawn(connection);
-    client
-}
-
-fn sqlstate(err: &tokio_postgres::Error) -> String {
-    err.code().map(|c| c.code().to_string()).unwrap_or_default()
 }
 
 /// A database with the schema and roles, PUBLIC's CREATE on public back (as

@@ -16,17 +16,6 @@ use standins::TestDb;
 use support::*;
 use tokio_postgres::{AsyncMessage, Client, NoTls};
 
-const HEADER: &str = "transaction_id,transaction_date,transaction_time,total_amount,\
-    payment_method,store_id,store_name,store_location,product_id,product_name,\
-    product_category,product_price,quantity_sold,customer_id,customer_age,\
-    customer_gender,customer_membership\n";
-
-/// The staging columns, for hand INSERTs.
-const COLUMNS: &str = "transaction_id, transaction_date, transaction_time, total_amount, \
-    payment_method, store_id, store_name, store_location, product_id, product_name, \
-    product_category, product_price, quantity_sold, customer_id, customer_age, \
-    customer_gender, customer_membership";
-
 /// One staged row's values (without load id) for transaction `id`.
 fn row(id: &str, date: &str, store: i32, product: i32, customer: i32, name: &str) -> String {
     format!(
@@ -47,16 +36,6 @@ async fn db_with_roles(prefix: &str) -> (TestDb, Client, String) {
         .replacen("postgres://postgres@", "postgres://loader_role@", 1);
     assert_ne!(url, db.url(), "test database URL has the expected form");
     (db, admin, url)
-}
-
-async fn connect(url: &str) -> Client {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await.expect("connect");
-    tokio::spawn(connection);
-    client
-}
-
-fn sqlstate(err: &tokio_postgres::Error) -> String {
-    err.code().map(|c| c.code().to_string()).unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -154,3 +154,30 @@ pub async fn assert_verified(client: &Client) {
     let failed: Vec<_> = checks.iter().filter(|c| !c.ok).collect();
     assert!(failed.is_empty(), "verify failed: {failed:?}");
 }
+
+/// The staging columns as a CSV header line, in the schema's order and
+/// spelling.
+pub const HEADER: &str = "transaction_id,transaction_date,transaction_time,total_amount,\
+    payment_method,store_id,store_name,store_location,product_id,product_name,\
+    product_category,product_price,quantity_sold,customer_id,customer_age,\
+    customer_gender,customer_membership\n";
+
+/// The staging columns, for hand INSERTs.
+pub const COLUMNS: &str = "transaction_id, transaction_date, transaction_time, total_amount, \
+    payment_method, store_id, store_name, store_location, product_id, product_name, \
+    product_category, product_price, quantity_sold, customer_id, customer_age, \
+    customer_gender, customer_membership";
+
+/// A client on `url` (another role, a pooler, a Citus coordinator).
+pub async fn connect(url: &str) -> Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    client
+}
+
+/// The SQLSTATE of an error, or "" when it has none.
+pub fn sqlstate(err: &tokio_postgres::Error) -> String {
+    err.code().map(|c| c.code().to_string()).unwrap_or_default()
+}
