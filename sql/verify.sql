@@ -136,64 +136,67 @@ FROM (SELECT count(*) AS n, min(load_id) AS first
             WHERE NOT EXISTS (SELECT 1 FROM public.load_ledger l
                               WHERE l.load_id = r.load_id AND l.status = 'loaded')) bad) x;
 
--- 6. Dimensions hold the attributes of their newest staged transaction
---    (newest by date, time, then transaction_id bytewise). A dimension row
---    may be newer than what staging still holds (pruned loads), never older.
---    Same two hashed passes as the trigger: newest timestamp per id, then
---    the rows at it; only those are sorted.
+-- 6. Dimensions hold the attributes of their newest staged transaction,
+--    newest in the dimension's total order (loader.*_newness, the order
+--    the trigger writes by: timestamp, transaction_id, then the attribute
+--    values). A dimension row may come from a transaction newer than what
+--    staging still holds (pruned loads), never an older one, nor another
+--    copy of the same one. Same two hashed passes as the trigger: newest
+--    timestamp per id, then the rows at it; only those are sorted.
 INSERT INTO pg_temp.verify_result
 SELECT 9, 'stores not matching their newest transaction', n || ' stores', n = 0
 FROM (SELECT count(*) AS n
-      FROM (SELECT DISTINCT ON (v.store_id) v.store_id, v.store_name, v.store_location,
-                   newest.ts, v.transaction_id
+      FROM (SELECT DISTINCT ON (v.store_id) v.store_id,
+                   loader.store_newness(newest.ts, v.transaction_id, v.store_name,
+                                        v.store_location) AS k
             FROM pg_temp.verify_staging v
             JOIN (SELECT store_id, max(transaction_date + transaction_time) AS ts
                   FROM pg_temp.verify_staging GROUP BY store_id) newest
               ON v.store_id = newest.store_id
              AND v.transaction_date + v.transaction_time = newest.ts
-            ORDER BY v.store_id, v.transaction_id COLLATE "C" DESC,
-                     v.store_name COLLATE "C" DESC, v.store_location COLLATE "C" DESC) s
+            ORDER BY v.store_id,
+                     loader.store_newness(newest.ts, v.transaction_id, v.store_name,
+                                          v.store_location) DESC) s
       JOIN public.dim_stores d USING (store_id)
-      WHERE (d.source_ts, d.source_txn COLLATE "C") < (s.ts, s.transaction_id COLLATE "C")
-         OR ((d.source_ts, d.source_txn) = (s.ts, s.transaction_id)
-             AND (d.store_name, d.store_location) <> (s.store_name, s.store_location))) x;
+      WHERE loader.store_newness(d.source_ts, d.source_txn, d.store_name, d.store_location) <> s.k
+        AND (d.source_ts, d.source_txn) <= ((s.k).source_ts, (s.k).source_txn)) x;
 INSERT INTO pg_temp.verify_result
 SELECT 10, 'products not matching their newest transaction', n || ' products', n = 0
 FROM (SELECT count(*) AS n
-      FROM (SELECT DISTINCT ON (v.product_id) v.product_id, v.product_name, v.product_category,
-                   v.product_price, newest.ts, v.transaction_id
+      FROM (SELECT DISTINCT ON (v.product_id) v.product_id,
+                   loader.product_newness(newest.ts, v.transaction_id, v.product_name,
+                                          v.product_category, v.product_price) AS k
             FROM pg_temp.verify_staging v
             JOIN (SELECT product_id, max(transaction_date + transaction_time) AS ts
                   FROM pg_temp.verify_staging GROUP BY product_id) newest
               ON v.product_id = newest.product_id
              AND v.transaction_date + v.transaction_time = newest.ts
-            ORDER BY v.product_id, v.transaction_id COLLATE "C" DESC,
-                     v.product_name COLLATE "C" DESC, v.product_category COLLATE "C" DESC,
-                     v.product_price DESC) s
+            ORDER BY v.product_id,
+                     loader.product_newness(newest.ts, v.transaction_id, v.product_name,
+                                            v.product_category, v.product_price) DESC) s
       JOIN public.dim_products d USING (product_id)
-      WHERE (d.source_ts, d.source_txn COLLATE "C") < (s.ts, s.transaction_id COLLATE "C")
-         OR ((d.source_ts, d.source_txn) = (s.ts, s.transaction_id)
-             AND (d.product_name, d.product_category, d.product_price)
-                 <> (s.product_name, s.product_category, s.product_price))) x;
+      WHERE loader.product_newness(d.source_ts, d.source_txn, d.product_name,
+                                   d.product_category, d.product_price) <> s.k
+        AND (d.source_ts, d.source_txn) <= ((s.k).source_ts, (s.k).source_txn)) x;
 INSERT INTO pg_temp.verify_result
 SELECT 11, 'customers not matching their newest transaction', n || ' customers', n = 0
 FROM (SELECT count(*) AS n
-      FROM (SELECT DISTINCT ON (v.customer_id) v.customer_id, v.customer_age,
-                   v.customer_gender, v.customer_membership, newest.ts, v.transaction_id
+      FROM (SELECT DISTINCT ON (v.customer_id) v.customer_id,
+                   loader.customer_newness(newest.ts, v.transaction_id, v.customer_age,
+                                           v.customer_gender, v.customer_membership) AS k
             FROM pg_temp.verify_staging v
             JOIN (SELECT customer_id, max(transaction_date + transaction_time) AS ts
                   FROM pg_temp.verify_staging WHERE customer_id IS NOT NULL
                   GROUP BY customer_id) newest
               ON v.customer_id = newest.customer_id
              AND v.transaction_date + v.transaction_time = newest.ts
-            ORDER BY v.customer_id, v.transaction_id COLLATE "C" DESC,
-                     v.customer_age DESC, v.customer_gender COLLATE "C" DESC,
-                     v.customer_membership COLLATE "C" DESC) s
+            ORDER BY v.customer_id,
+                     loader.customer_newness(newest.ts, v.transaction_id, v.customer_age,
+                                             v.customer_gender, v.customer_membership) DESC) s
       JOIN public.dim_customers d USING (customer_id)
-      WHERE (d.source_ts, d.source_txn COLLATE "C") < (s.ts, s.transaction_id COLLATE "C")
-         OR ((d.source_ts, d.source_txn) = (s.ts, s.transaction_id)
-             AND (d.customer_age, d.customer_gender, d.customer_membership)
-                 IS DISTINCT FROM (s.customer_age, s.customer_gender, s.customer_membership))) x;
+      WHERE loader.customer_newness(d.source_ts, d.source_txn, d.customer_age,
+                                    d.customer_gender, d.customer_membership) <> s.k
+        AND (d.source_ts, d.source_txn) <= ((s.k).source_ts, (s.k).source_txn)) x;
 
 -- 7. Totals, for the reader (always ok).
 INSERT INTO pg_temp.verify_result

@@ -12,7 +12,7 @@
 //! the loader's error type). `transcode.rs`, the decoder of declared
 //! encodings that runs before the encoder, comes with `encoding_rs`, tokio's
 //! reader trait (no runtime) and a stand-in for the one function it uses
-//! from `source.rs`.
+//! from `source/fault.rs`.
 
 #[path = "../../loader/src/columns.rs"]
 pub mod columns;
@@ -20,9 +20,9 @@ pub mod columns;
 pub mod contract;
 #[path = "../../loader/src/decode.rs"]
 pub mod decode;
-#[path = "../../loader/src/encode.rs"]
+#[path = "../../loader/src/encode/mod.rs"]
 pub mod encode;
-#[path = "../../loader/src/transcode.rs"]
+#[path = "../../loader/src/source/transcode.rs"]
 pub mod transcode;
 #[path = "../../loader/src/value.rs"]
 pub mod value;
@@ -54,11 +54,11 @@ pub mod error {
     pub type Result<T, E = Error> = std::result::Result<T, E>;
 }
 
-/// What `transcode.rs` needs of the loader's source module: its mark for
-/// bytes that are bad data.
-pub mod source {
+/// What `transcode.rs` needs of its sibling `source/fault.rs`: its mark
+/// for bytes that are bad data.
+pub mod fault {
     /// An I/O error saying the bytes are not what they were declared to be.
-    pub(crate) fn input_fault(message: String) -> std::io::Error {
+    pub(crate) fn content_fault(message: String) -> std::io::Error {
         std::io::Error::new(std::io::ErrorKind::InvalidData, message)
     }
 }

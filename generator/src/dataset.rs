@@ -109,64 +109,44 @@ impl Dataset {
         let rows = spec.file_rows(index);
         let first_id = spec.file_first_id(index);
         let stream = |tag| Xoshiro256::for_key(&[spec.seed, u64::from(index), tag]);
-        let (mut values, mut drifts) = (stream(VALUES), stream(DRIFT));
-        let mut dirty = DirtyRows::new(rows, spec.dirty, stream(DIRTY));
-
-        let mut tally = Tally::new(spec);
-        let mut bad_rows = Vec::new();
-        let mut buf = Vec::with_capacity(CHUNK_BYTES + LINE_SLACK);
-        let mut good_line = Vec::with_capacity(LINE_SLACK);
-        let mut csv_bytes = 0u64;
-        let mut reported = 0u64;
-        let mut flush = |buf: &mut Vec<u8>, done: u64| -> Result<(), GenerateError> {
-            out.write_all(buf).map_err(|source| GenerateError::Write {
-                target: name.clone(),
-                source,
-            })?;
-            csv_bytes += buf.len() as u64;
-            buf.clear();
-            if let Some(progress) = progress {
-                progress.inc(done - reported);
-            }
-            reported = done;
-            Ok(())
+        let mut lines = Lines {
+            set: self,
+            name: name.clone(),
+            values: stream(VALUES),
+            drifts: stream(DRIFT),
+            dirty: DirtyRows::new(rows, spec.dirty, stream(DIRTY)),
+            tally: Tally::new(spec),
+            bad_rows: Vec::new(),
+            good_line: Vec::with_capacity(LINE_SLACK),
         };
-
+        let mut sink = Chunks {
+            out: &mut out,
+            name: &name,
+            progress,
+            bytes: 0,
+            reported: 0,
+        };
+        let mut buf = Vec::with_capacity(CHUNK_BYTES + LINE_SLACK);
         buf.extend_from_slice(HEADER.as_bytes());
         buf.push(b'\n');
         for i in 0..rows {
-            let id = first_id + i;
-            let row = self.draws.draw(id, &mut values, &mut drifts);
-            match dirty.next(i + 1 == rows) {
-                None => {
-                    let total = push_row(&mut buf, &row, &self.catalog, &self.clock);
-                    tally.good(id, row.day, row.store, row.product, row.customer, total);
-                }
-                Some(kind) => {
-                    good_line.clear();
-                    push_row(&mut good_line, &row, &self.catalog, &self.clock);
-                    push_bad_line(&mut buf, &good_line, kind, dirty.pick());
-                    tally.figures.bad_rows += 1;
-                    bad_rows.push(BadRow {
-                        file: name.clone(),
-                        // The header is line 1 and no field spans lines.
-                        line: i + 2,
-                        kind,
-                        column: kind.column().map(str::to_string),
-                        transaction_id: format!("TXN{id:06}"),
-                    });
-                }
-            }
+            lines.push(&mut buf, i, first_id + i, i + 1 == rows);
             if buf.len() >= CHUNK_BYTES {
-                flush(&mut buf, i + 1)?;
+                sink.flush(&mut buf, i + 1)?;
             }
         }
-        flush(&mut buf, rows)?;
+        sink.flush(&mut buf, rows)?;
+        let csv_bytes = sink.bytes;
         out.flush().map_err(|source| GenerateError::Write {
             target: name.clone(),
             source,
         })?;
 
+        let Lines {
+            mut tally,
+            bad_rows,
+            ..
+        } = lines;
         tally.figures.csv_bytes = csv_bytes;
         tally.figures.bytes = csv_bytes;
         tally.finish();
@@ -191,5 +171,76 @@ impl Dataset {
         }
         total.finish();
         total.figures
+    }
+}
+
+/// One file's rows as they are written: its random streams, the rows chosen
+/// to be dirty, and what was written so far.
+struct Lines<'a> {
+    set: &'a Dataset,
+    name: String,
+    values: Xoshiro256,
+    drifts: Xoshiro256,
+    dirty: DirtyRows,
+    tally: Tally,
+    bad_rows: Vec<BadRow>,
+    good_line: Vec<u8>,
+}
+
+impl Lines<'_> {
+    /// Appends row `i` (transaction `id`) to `buf`: good, or made dirty.
+    fn push(&mut self, buf: &mut Vec<u8>, i: u64, id: u64, last: bool) {
+        let set = self.set;
+        let row = set.draws.draw(id, &mut self.values, &mut self.drifts);
+        match self.dirty.next(last) {
+            None => {
+                let total = push_row(buf, &row, &set.catalog, &set.clock);
+                self.tally
+                    .good(id, row.day, row.store, row.product, row.customer, total);
+            }
+            Some(kind) => {
+                self.good_line.clear();
+                push_row(&mut self.good_line, &row, &set.catalog, &set.clock);
+                push_bad_line(buf, &self.good_line, kind, self.dirty.pick());
+                self.tally.figures.bad_rows += 1;
+                self.bad_rows.push(BadRow {
+                    file: self.name.clone(),
+                    // The header is line 1 and no field spans lines.
+                    line: i + 2,
+                    kind,
+                    column: kind.column().map(str::to_string),
+                    transaction_id: format!("TXN{id:06}"),
+                });
+            }
+        }
+    }
+}
+
+/// Where a file's chunks go, counted, with the progress bar advanced by
+/// the rows they hold.
+struct Chunks<'a, W: Write> {
+    out: &'a mut W,
+    name: &'a str,
+    progress: Option<&'a ProgressBar>,
+    bytes: u64,
+    reported: u64,
+}
+
+impl<W: Write> Chunks<'_, W> {
+    /// Writes and empties `buf`; `done` rows are written with it.
+    fn flush(&mut self, buf: &mut Vec<u8>, done: u64) -> Result<(), GenerateError> {
+        self.out
+            .write_all(buf)
+            .map_err(|source| GenerateError::Write {
+                target: self.name.to_string(),
+                source,
+            })?;
+        self.bytes += buf.len() as u64;
+        buf.clear();
+        if let Some(progress) = self.progress {
+            progress.inc(done - self.reported);
+        }
+        self.reported = done;
+        Ok(())
     }
 }

@@ -58,7 +58,7 @@ async fn bad_data(
             if let Error::Data {
                 object,
                 fault: corrupt,
-            } = crate::source::read_error(object, e, false)
+            } = crate::source::read_error(object, e)
             {
                 return Error::Data {
                     object,
@@ -183,72 +183,91 @@ pub struct Streamed {
 /// caller drops the sink, which aborts it).
 ///
 /// # Errors
-/// Bad data ([`Error::Data`]), a read failure ([`Error::Read`], marked not
-/// retryable: whether the source can be read again is the caller's to
-/// say), or the sink's database error. Bad data in a compressed object is
-/// reported as corrupt compressed data when the rest of the object fails
-/// its check (`bad_data`).
+/// Bad data ([`Error::Data`]), a read failure ([`Error::Read`], retryable
+/// as the source's reader decided), or the sink's database error. Bad data
+/// in a compressed object is reported as corrupt compressed data when the
+/// rest of the object fails its check (`bad_data`).
 pub async fn stream_into(
     sink: &mut CopySink,
     opened: Opened,
     options: EncodeOptions,
     object: &str,
 ) -> Result<Streamed> {
-    let compressed = opened.compressed;
-    let mut reader = opened.reader;
-    let (tx, mut rx) = mpsc::channel::<Bytes>(CHANNEL_DEPTH);
+    let (tx, rx) = mpsc::channel::<Bytes>(CHANNEL_DEPTH);
     // Buffers come back from the COPY side once the connection has copied
     // them out, so a load cycles through a handful of buffers instead of
     // allocating one per message: memory stays flat and the allocator never
     // holds freed-but-resident pages (see BENCHMARKS.md, peak RSS).
-    let (spare_tx, mut spare_rx) = mpsc::channel::<BytesMut>(RECYCLED_BUFFERS);
-    let shown = object.to_string();
-    let parse = tokio::spawn(async move {
-        let mut encoder = Encoder::new(options);
+    let (spare_tx, spare_rx) = mpsc::channel::<BytesMut>(RECYCLED_BUFFERS);
+    let encoding = Encoding {
+        opened,
+        options,
+        object: object.to_string(),
+        full: tx,
+        spare: spare_rx,
+    };
+    let parse = AbortOnDrop(tokio::spawn(encoding.run()));
+    send_all(sink, rx, spare_tx).await?;
+    match parse.join().await? {
+        Some(streamed) => Ok(streamed),
+        None => Err(Error::Read {
+            object: object.to_string(),
+            message: "the COPY stopped receiving rows".into(),
+            retryable: true,
+        }),
+    }
+}
+
+/// The encoder's side of [`stream_into`]: reads, hashes, encodes, sets the
+/// rejects aside and hands full buffers to the COPY side.
+struct Encoding {
+    opened: Opened,
+    options: EncodeOptions,
+    object: String,
+    full: mpsc::Sender<Bytes>,
+    spare: mpsc::Receiver<BytesMut>,
+}
+
+impl Encoding {
+    /// `None` when the COPY side stopped first: its error is the one to report.
+    async fn run(mut self) -> Result<Option<Streamed>> {
+        let compressed = self.opened.compressed;
+        let mut encoder = Encoder::new(self.options.clone());
         let mut input = BytesMut::with_capacity(READ_CHUNK);
-        let fresh = || BytesMut::with_capacity(FLUSH_BYTES + FLUSH_BYTES / 2);
-        let mut out = fresh();
+        let mut out = fresh_buffer();
         let mut hasher = xxhash_rust::xxh3::Xxh3Default::new();
         let mut rejects = Rejects::default();
-        let mut set_aside = |taken: Vec<Reject>| {
-            taken
-                .into_iter()
-                .try_for_each(|r| rejects.push(r))
-                .map_err(|e| Error::Rejects {
-                    object: shown.clone(),
-                    message: e.to_string(),
-                })
-        };
         loop {
             input.clear();
             input.reserve(READ_CHUNK);
-            let n = reader
+            let n = self
+                .opened
+                .reader
                 .read_buf(&mut input)
                 .await
-                .map_err(|e| crate::source::read_error(&shown, e, false))?;
+                .map_err(|e| crate::source::read_error(&self.object, e))?;
             if n == 0 {
                 break;
             }
             hasher.update(&input);
             if let Err(fault) = encoder.encode(&input, &mut out) {
-                return Err(bad_data(&mut reader, compressed, &shown, fault).await);
+                return Err(self.bad_data(compressed, fault).await);
             }
-            set_aside(encoder.take_rejects())?;
+            self.set_aside(&mut rejects, encoder.take_rejects())?;
             if out.len() >= FLUSH_BYTES {
-                let next = spare_rx.try_recv().unwrap_or_else(|_| fresh());
+                let next = self.spare.try_recv().unwrap_or_else(|_| fresh_buffer());
                 let full = std::mem::replace(&mut out, next);
-                if tx.send(full.freeze()).await.is_err() {
-                    // The COPY side stopped; its error is the one to report.
+                if self.full.send(full.freeze()).await.is_err() {
                     return Ok(None);
                 }
             }
         }
         let mut summary = match encoder.finish(&mut out) {
             Ok(summary) => summary,
-            Err(fault) => return Err(bad_data(&mut reader, compressed, &shown, fault).await),
+            Err(fault) => return Err(self.bad_data(compressed, fault).await),
         };
-        set_aside(std::mem::take(&mut summary.rejects))?;
-        if !out.is_empty() && tx.send(out.freeze()).await.is_err() {
+        self.set_aside(&mut rejects, std::mem::take(&mut summary.rejects))?;
+        if !out.is_empty() && self.full.send(out.freeze()).await.is_err() {
             return Ok(None);
         }
         Ok(Some(Streamed {
@@ -256,10 +275,37 @@ pub async fn stream_into(
             rejects,
             content_hash: hasher.digest128(),
         }))
-    });
-    let parse = AbortOnDrop(parse);
+    }
+
+    fn set_aside(&self, rejects: &mut Rejects, taken: Vec<Reject>) -> Result<()> {
+        taken
+            .into_iter()
+            .try_for_each(|r| rejects.push(r))
+            .map_err(|e| Error::Rejects {
+                object: self.object.clone(),
+                message: e.to_string(),
+            })
+    }
+
+    async fn bad_data(&mut self, compressed: bool, fault: EncodeFault) -> Error {
+        bad_data(&mut self.opened.reader, compressed, &self.object, fault).await
+    }
+}
+
+/// An empty buffer for encoded rows.
+fn fresh_buffer() -> BytesMut {
+    BytesMut::with_capacity(FLUSH_BYTES + FLUSH_BYTES / 2)
+}
+
+/// The COPY side of [`stream_into`]: sends each buffer, and hands back
+/// those the connection has copied out.
+async fn send_all(
+    sink: &mut CopySink,
+    mut full: mpsc::Receiver<Bytes>,
+    spare: mpsc::Sender<BytesMut>,
+) -> Result<()> {
     let mut in_flight = std::collections::VecDeque::new();
-    while let Some(chunk) = rx.recv().await {
+    while let Some(chunk) = full.recv().await {
         in_flight.push_back(chunk.clone());
         sink.send(chunk).await?;
         // The connection copies each message into its own write buffer, so
@@ -268,7 +314,7 @@ pub async fn stream_into(
             match oldest.try_into_mut() {
                 Ok(mut buf) => {
                     buf.clear();
-                    let _ = spare_tx.try_send(buf);
+                    let _ = spare.try_send(buf);
                 }
                 Err(shared) if in_flight.len() < RECYCLED_BUFFERS => {
                     in_flight.push_front(shared);
@@ -279,14 +325,7 @@ pub async fn stream_into(
             }
         }
     }
-    match parse.join().await? {
-        Some(streamed) => Ok(streamed),
-        None => Err(Error::Read {
-            object: object.to_string(),
-            message: "the COPY stopped receiving rows".into(),
-            retryable: true,
-        }),
-    }
+    Ok(())
 }
 
 /// Aborts the encoder task when the load is dropped (deadline, error).

@@ -120,7 +120,6 @@ impl Handler {
             answer: Value::Null,
         })?;
         let mut loader = self.loader.lock().await;
-        loader.options_mut().deadline = deadline;
         let mut run = Run {
             loader: &mut loader,
             metrics: self.metrics.as_ref(),
@@ -300,11 +299,7 @@ impl Run<'_> {
 
     /// Whether there is too little time left to start an object.
     fn too_late(&mut self) -> bool {
-        let margin = self
-            .loader
-            .options_mut()
-            .deadline_margin
-            .max(ANSWER_RESERVE);
+        let margin = self.loader.options().deadline_margin.max(ANSWER_RESERVE);
         self.deadline
             .is_some_and(|d| d.saturating_duration_since(Instant::now()) <= margin)
     }
@@ -340,13 +335,12 @@ impl Run<'_> {
             );
         }
         let started = Instant::now();
-        let load = self.loader.load(source, None);
         let result = match self.deadline {
             Some(d) => {
                 let stop = d.checked_sub(ANSWER_RESERVE).unwrap_or(d);
-                tokio::time::timeout_at(stop, load).await
+                tokio::time::timeout_at(stop, self.loader.load_by(source, d)).await
             }
-            None => Ok(load.await),
+            None => Ok(self.loader.load(source).await),
         };
         let outcome = match result {
             Ok(result) => {

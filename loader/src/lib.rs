@@ -2,7 +2,7 @@
 //! PostgreSQL star schema.
 //!
 //! The path of one object, left to right:
-//! [`source`] (S3 GetObject stream, file, stdin; gzip) ->
+//! [`source`] (S3 GetObject stream, file, stdin; gzip, zstd, charsets) ->
 //! [`encode`] (csv-core push parser -> validated COPY rows) ->
 //! [`copy`] (COPY FROM STDIN into `staging_table`, whose statement-level
 //! trigger normalizes the batch into the star schema) ->
@@ -15,7 +15,7 @@
 //!
 //! let db = Db::new(DbConfig::from_env()?);
 //! let mut loader = Loader::new(db, None, LoadOptions::default());
-//! let report = loader.load(&Source::File("part-00001.csv".into()), None).await?;
+//! let report = loader.load(&Source::File("part-00001.csv".into())).await?;
 //! println!("{} rows in {:?}", report.rows, report.duration);
 //! # Ok(()) }
 //! ```
@@ -39,8 +39,8 @@ pub mod metrics;
 pub mod outcome;
 pub mod rejects;
 pub mod schema;
+pub mod settings;
 pub mod source;
-pub mod transcode;
 pub mod value;
 
 pub use contract::{Contract, DateWindow, HeaderContract};
@@ -48,4 +48,5 @@ pub use db::{Db, DbConfig, SslMode};
 pub use encode::{CopyFormat, EncodeFault, EncodeOptions, Encoder, MaxRejects, Reject, Summary};
 pub use error::{Error, Result};
 pub use load::{LoadOptions, LoadReport, Loader, Outcome};
-pub use source::{ByteCounter, ReadOptions, Source, ZSTD_WINDOW_LOG_MAX};
+pub use settings::{InputSettings, LoadSettings};
+pub use source::{transcode, ByteCounter, ReadOptions, Source, ZSTD_WINDOW_LOG_MAX};

@@ -119,7 +119,7 @@ async fn apply(
     let tx = client.transaction().await?;
     tx.execute(
         "SELECT pg_catalog.set_config('lock_timeout', $1, true)",
-        &[&crate::load::lock_timeout_setting(lock_timeout)],
+        &[&crate::db::lock_timeout_setting(lock_timeout)],
     )
     .await?;
     tx.batch_execute(body).await?;

@@ -162,7 +162,7 @@ async fn the_core_loads_on_a_citus_cluster() {
     let (serial_db, serial) = fresh_db("citus_serial").await;
     let mut one = lib_loader(&serial_db, None, test_options());
     for f in files.iter().rev() {
-        one.load(&Source::File(f.clone()), None)
+        one.load(&Source::File(f.clone()))
             .await
             .expect("serial load");
     }

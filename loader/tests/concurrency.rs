@@ -79,7 +79,7 @@ fn load_in_parallel(
                 loop {
                     let next = queue.lock().expect("queue").pop();
                     let Some(path) = next else { break };
-                    reports.push(worker.load(&Source::File(path), None).await);
+                    reports.push(worker.load(&Source::File(path)).await);
                 }
                 reports
             })
@@ -114,7 +114,7 @@ async fn eight_concurrent_loads_of_thirty_two_objects_match_a_serial_load() {
     let (serial_db, serial) = fresh_db("serial").await;
     let mut one = lib_loader(&serial_db, None, test_options());
     for f in files.iter().rev() {
-        one.load(&Source::File(f.clone()), None)
+        one.load(&Source::File(f.clone()))
             .await
             .expect("serial load");
     }
@@ -188,7 +188,7 @@ async fn objects_sharing_transaction_ids_load_each_fact_once() {
     let (serial_db, serial) = fresh_db("shared_serial").await;
     let mut one = lib_loader(&serial_db, None, test_options());
     for f in paths.iter().rev() {
-        one.load(&Source::File(f.clone()), None)
+        one.load(&Source::File(f.clone()))
             .await
             .expect("serial load");
     }
@@ -243,7 +243,7 @@ async fn overlapping_prunes_prune_each_load_once_and_none_fails() {
     let (db, pg) = fresh_db("prunes").await;
     let mut loader = lib_loader(&db, None, test_options());
     for f in generated_paths(dir.path(), &summary) {
-        let report = loader.load(&Source::File(f), None).await.expect("load");
+        let report = loader.load(&Source::File(f)).await.expect("load");
         assert_eq!(report.outcome, Outcome::Loaded);
     }
     let runs: Vec<_> = (0..4)

@@ -463,7 +463,7 @@ async fn run_corpus(format: CopyFormat) {
         let path = corpus_dir().join(case.file);
         let staged_before = count(&pg, "SELECT count(*) FROM staging_table").await;
         let facts_before = count(&pg, "SELECT count(*) FROM facts").await;
-        let result = loader.load(&Source::File(path.clone()), None).await;
+        let result = loader.load(&Source::File(path.clone())).await;
         match (&case.expect, result) {
             (Expect::Loads { ids, changed }, Ok(report)) => {
                 assert_eq!(report.rows, ids.len() as u64, "{}", case.file);
@@ -606,9 +606,6 @@ async fn every_corpus_file_loads_or_fails_as_documented_text() {
 // ---------------------------------------------------------------------------
 // Generated at run time: too big to commit.
 
-/// The header line of the corpus files.
-const HEADER: &str = "Transaction_ID,Transaction_Date,Transaction_Time,Total_Amount,Payment_Method,Store_ID,Store_Name,Store_Location,Product_ID,Product_Name,Product_Category,Product_Price,Quantity_Sold,Customer_ID,Customer_Age,Customer_Gender,Customer_Membership";
-
 fn row(id: &str, product_name: &str) -> String {
     format!("{id},2024-03-01,17:58:00,20.00,Cash,7,Harbor Market,Springfield- IL,12,{product_name},Electronics,10.00,2,9,33,Male,Gold")
 }
@@ -673,7 +670,7 @@ async fn a_100_mb_field_is_refused_with_flat_memory() {
     let path = dir.path().join("huge_field.csv");
     const FIELD: usize = 100 << 20;
     write_file(&path, |w| {
-        writeln!(w, "{HEADER}")?;
+        writeln!(w, "{PRODUCER_HEADER}")?;
         write!(
             w,
             "HUGE01,2024-03-01,17:58:00,20.00,Cash,7,Harbor Market,Springfield- IL,12,"
@@ -687,7 +684,7 @@ async fn a_100_mb_field_is_refused_with_flat_memory() {
     });
     let (db, pg) = fresh_db("corpus_huge").await;
     let mut loader = lib_loader(&db, None, test_options());
-    let (result, growth) = peak_growth(loader.load(&Source::File(path.clone()), None)).await;
+    let (result, growth) = peak_growth(loader.load(&Source::File(path.clone()))).await;
     let err = result.expect_err("a 100 MB field is refused");
     let message = err.to_string();
     assert_eq!(
@@ -711,14 +708,14 @@ async fn a_million_column_line_is_refused_with_flat_memory() {
     // A data row a million fields wide.
     let row_path = dir.path().join("wide_row.csv");
     write_file(&row_path, |w| {
-        writeln!(w, "{HEADER}")?;
+        writeln!(w, "{PRODUCER_HEADER}")?;
         writeln!(w, "{}", row("WIDE01", "Widget"))?;
         for _ in 1..1_000_000 {
             w.write_all(b"x,")?;
         }
         writeln!(w, "x")
     });
-    let (result, growth) = peak_growth(loader.load(&Source::File(row_path.clone()), None)).await;
+    let (result, growth) = peak_growth(loader.load(&Source::File(row_path.clone()))).await;
     let message = result.expect_err("refused").to_string();
     assert_eq!(
         message,
@@ -734,14 +731,14 @@ async fn a_million_column_line_is_refused_with_flat_memory() {
     // A header a million fields wide.
     let header_path = dir.path().join("wide_header.csv");
     write_file(&header_path, |w| {
-        write!(w, "{HEADER}")?;
+        write!(w, "{PRODUCER_HEADER}")?;
         for _ in 17..1_000_000 {
             w.write_all(b",x")?;
         }
         writeln!(w)?;
         writeln!(w, "{}", row("WIDE02", "Widget"))
     });
-    let (result, growth) = peak_growth(loader.load(&Source::File(header_path.clone()), None)).await;
+    let (result, growth) = peak_growth(loader.load(&Source::File(header_path.clone()))).await;
     let message = result.expect_err("refused").to_string();
     assert_eq!(
         message,
@@ -768,7 +765,7 @@ async fn an_unclosed_quote_is_reported_at_its_line_after_megabytes() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("open_quote_then_megabytes.csv");
     write_file(&path, |w| {
-        writeln!(w, "{HEADER}")?;
+        writeln!(w, "{PRODUCER_HEADER}")?;
         writeln!(w, "{}", row("OPEN01", "Widget"))?;
         writeln!(w, "{}", row("OPEN02", "\"never closed"))?;
         for i in 0..30_000 {
@@ -779,7 +776,7 @@ async fn an_unclosed_quote_is_reported_at_its_line_after_megabytes() {
     let (db, pg) = fresh_db("corpus_open").await;
     let mut loader = lib_loader(&db, None, test_options());
     let message = loader
-        .load(&Source::File(path.clone()), None)
+        .load(&Source::File(path.clone()))
         .await
         .expect_err("refused")
         .to_string();

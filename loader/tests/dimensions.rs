@@ -9,11 +9,6 @@ use generator::Spec;
 use loader::{CopyFormat, LoadOptions, Outcome, Source};
 use support::*;
 
-const HEADER: &str = "transaction_id,transaction_date,transaction_time,total_amount,\
-    payment_method,store_id,store_name,store_location,product_id,product_name,\
-    product_category,product_price,quantity_sold,customer_id,customer_age,\
-    customer_gender,customer_membership\n";
-
 /// Hand-made rows where the tie-breaks decide: at the newest timestamp of
 /// store 1, product 7 and customer 5, several rows, one transaction id
 /// repeated with other attributes; a guest; an older row of customer 5
@@ -84,7 +79,7 @@ async fn both_formats_give_the_same_dimensions_and_the_documented_tie_breaks() {
         let mut loader = lib_loader(&db, None, way.options());
         for file in &files {
             let report = loader
-                .load(&Source::File(file.clone()), None)
+                .load(&Source::File(file.clone()))
                 .await
                 .unwrap_or_else(|e| panic!("{way:?}: {}: {e}", file.display()));
             assert_eq!(report.outcome, Outcome::Loaded, "{way:?}");
@@ -105,7 +100,7 @@ async fn both_formats_give_the_same_dimensions_and_the_documented_tie_breaks() {
     let (db, pg) = fresh_db("dimensions_ties").await;
     let mut loader = lib_loader(&db, None, Way::Binary.options());
     let file = dir.path().join("ties.csv");
-    loader.load(&Source::File(file), None).await.expect("load");
+    loader.load(&Source::File(file)).await.expect("load");
     let row = pg
         .query_one(
             "SELECT s.store_name, p.product_category, p.product_price::text,

@@ -2,11 +2,12 @@
 //! mapping, line numbers in errors, rejects. No database needed; the
 //! binary output is decoded independently by `loader::decode`.
 
+mod support;
+
 use bytes::BytesMut;
 use loader::decode::decode_binary;
 use loader::{CopyFormat, EncodeFault, EncodeOptions, Encoder, Summary};
-
-const HEADER: &str = "Transaction_ID,Transaction_Date,Transaction_Time,Total_Amount,Payment_Method,Store_ID,Store_Name,Store_Location,Product_ID,Product_Name,Product_Category,Product_Price,Quantity_Sold,Customer_ID,Customer_Age,Customer_Gender,Customer_Membership";
+use support::PRODUCER_HEADER;
 
 fn row(id: u32, product: &str) -> String {
     format!("TXN{id:06},2024-03-01,17:58:00,20.00,Cash,7,Harbor Market,Springfield- IL,12,{product},Electronics,10.00,2,9,33,Male,Gold")
@@ -52,7 +53,7 @@ fn tricky_file() -> String {
     // Quoted commas, doubled quotes, an embedded CRLF and LF, non-ASCII,
     // a tab and a backslash, a guest row with empty customer fields.
     format!(
-        "{HEADER}\r\n{}\r\n{}\n{}\r\nTXN000004,2024-02-29,06:00,-5.5,Card,1,\"Caf\u{e9} \"\"Z\"\"\",A- B,3,\"back\\slash\ttab\",Books,.5,-1,,,,\n",
+        "{PRODUCER_HEADER}\r\n{}\r\n{}\n{}\r\nTXN000004,2024-02-29,06:00,-5.5,Card,1,\"Caf\u{e9} \"\"Z\"\"\",A- B,3,\"back\\slash\ttab\",Books,.5,-1,,,,\n",
         row(1, "\"Cable, USB\""),
         row(2, "\"two\r\nlines\nhere\""),
         row(3, "Plain"),
@@ -103,7 +104,7 @@ fn fields_decode_to_their_values() {
 
 #[test]
 fn text_format_escapes_what_would_end_a_field_or_row() {
-    let file = format!("{HEADER}\n{}\n", row(1, "\"a\tb\\c\nd\r\\.\""));
+    let file = format!("{PRODUCER_HEADER}\n{}\n", row(1, "\"a\tb\\c\nd\r\\.\""));
     let (out, _) = encode(file.as_bytes(), opts(CopyFormat::Text)).expect("encodes");
     let text = String::from_utf8(out.to_vec()).expect("utf8");
     assert_eq!(
@@ -125,7 +126,7 @@ fn header_maps_case_insensitively_in_any_order_after_a_bom() {
 
 #[test]
 fn customer_columns_may_be_absent_only_when_declared() {
-    let header = HEADER.replace(
+    let header = PRODUCER_HEADER.replace(
         ",Customer_ID,Customer_Age,Customer_Gender,Customer_Membership",
         "",
     );
@@ -168,24 +169,24 @@ fn header_error(header: &str) -> String {
 
 #[test]
 fn header_problems_are_named() {
-    let missing = header_error(&HEADER.replace("Store_ID,", ""));
+    let missing = header_error(&PRODUCER_HEADER.replace("Store_ID,", ""));
     assert!(missing.contains("missing columns: store_id"), "{missing}");
-    let unknown = header_error(&format!("{HEADER},Loyalty_Points"));
+    let unknown = header_error(&format!("{PRODUCER_HEADER},Loyalty_Points"));
     assert!(
         unknown.contains("unknown columns: \"Loyalty_Points\""),
         "{unknown}"
     );
-    let trailing = header_error(&format!("{HEADER},"));
+    let trailing = header_error(&format!("{PRODUCER_HEADER},"));
     assert!(
         trailing.contains("unknown columns: \"\" (field 18 of 18, unnamed: a trailing comma?)"),
         "{trailing}"
     );
-    let twice = header_error(&format!("{HEADER},store_id"));
+    let twice = header_error(&format!("{PRODUCER_HEADER},store_id"));
     assert!(
         twice.contains("columns named twice: \"store_id\""),
         "{twice}"
     );
-    let wide = header_error(&format!("{HEADER}{}", ",x".repeat(5000)));
+    let wide = header_error(&format!("{PRODUCER_HEADER}{}", ",x".repeat(5000)));
     assert!(wide.contains("more than 1024 columns"), "{wide}");
 }
 
@@ -199,14 +200,15 @@ fn empty_and_header_only_objects() {
         encode(b"\n\n", opts(CopyFormat::Binary)).unwrap_err(),
         EncodeFault::Empty
     );
-    let (out, s) = encode(HEADER.as_bytes(), opts(CopyFormat::Binary)).expect("header only");
+    let (out, s) =
+        encode(PRODUCER_HEADER.as_bytes(), opts(CopyFormat::Binary)).expect("header only");
     assert_eq!(s.rows, 0);
     assert_eq!(decode_binary(&out).expect("decodes").len(), 0);
 }
 
 fn row_error(body: &str) -> loader::Reject {
     match encode(
-        format!("{HEADER}\n{body}").as_bytes(),
+        format!("{PRODUCER_HEADER}\n{body}").as_bytes(),
         opts(CopyFormat::Binary),
     ) {
         Err(EncodeFault::Row(r)) => r,
@@ -242,7 +244,7 @@ fn bad_fields_name_line_column_and_value() {
 
 #[test]
 fn invalid_utf8_is_refused() {
-    let mut file = format!("{HEADER}\n").into_bytes();
+    let mut file = format!("{PRODUCER_HEADER}\n").into_bytes();
     file.extend_from_slice(row(1, "P").replace("Harbor", "Har\u{1}bor").as_bytes());
     let at = file.iter().position(|&b| b == 1).expect("marker");
     file[at] = 0xff;
@@ -260,14 +262,17 @@ fn invalid_utf8_is_refused() {
 fn line_numbers_count_physical_lines() {
     // Line 2 holds a record spanning lines 2-3; a blank line 4; CRLF endings.
     let bad = row(3, "P").replace("17:58:00", "25:00:00");
-    let file = format!("{HEADER}\r\n{}\r\n\r\n{bad}\r\n", row(1, "\"a\r\nb\""));
+    let file = format!(
+        "{PRODUCER_HEADER}\r\n{}\r\n\r\n{bad}\r\n",
+        row(1, "\"a\r\nb\"")
+    );
     let r = match encode(file.as_bytes(), opts(CopyFormat::Binary)) {
         Err(EncodeFault::Row(r)) => r,
         other => panic!("{other:?}"),
     };
     assert_eq!((r.line, r.column), (5, Some("transaction_time")));
     // The same without a final newline.
-    let file = format!("{HEADER}\n{}\n{bad}", row(1, "\"a\nb\""));
+    let file = format!("{PRODUCER_HEADER}\n{}\n{bad}", row(1, "\"a\nb\""));
     let r = match encode(file.as_bytes(), opts(CopyFormat::Binary)) {
         Err(EncodeFault::Row(r)) => r,
         other => panic!("{other:?}"),
@@ -295,7 +300,7 @@ fn ragged_rows_and_unterminated_quotes() {
 #[test]
 fn oversized_records_are_refused_with_flat_memory() {
     let huge = "x".repeat(3 << 20);
-    let file = format!("{HEADER}\n{}\n{}\n", row(1, &huge), row(2, "P"));
+    let file = format!("{PRODUCER_HEADER}\n{}\n{}\n", row(1, &huge), row(2, "P"));
     let o = EncodeOptions {
         max_rejects: loader::MaxRejects::Rows(5),
         ..opts(CopyFormat::Binary)
@@ -311,7 +316,7 @@ fn oversized_records_are_refused_with_flat_memory() {
         rejects[0].reason
     );
     // Its bytes are kept up to the record limit, from its first one.
-    assert_eq!(rejects[0].offset, HEADER.len() as u64 + 1);
+    assert_eq!(rejects[0].offset, PRODUCER_HEADER.len() as u64 + 1);
     assert_eq!(
         rejects[0].raw.len(),
         loader::encode::DEFAULT_MAX_RECORD_BYTES
@@ -323,7 +328,7 @@ fn oversized_records_are_refused_with_flat_memory() {
     );
     // A field under the limit but larger than the initial buffer is kept.
     let big = "y".repeat(300 << 10);
-    let rows = values(format!("{HEADER}\n{}\n", row(1, &big)).as_bytes());
+    let rows = values(format!("{PRODUCER_HEADER}\n{}\n", row(1, &big)).as_bytes());
     assert_eq!(rows[0][9].as_deref().map(str::len), Some(300 << 10));
 }
 
@@ -339,7 +344,7 @@ fn rejects_are_collected_up_to_the_limit() {
         body.push_str(&r);
         body.push('\n');
     }
-    let file = format!("{HEADER}\n{body}");
+    let file = format!("{PRODUCER_HEADER}\n{body}");
     let o = |max| EncodeOptions {
         max_rejects: loader::MaxRejects::Rows(max),
         ..opts(CopyFormat::Binary)
@@ -378,7 +383,7 @@ fn rejects_are_collected_up_to_the_limit() {
 fn lone_carriage_returns_end_lines_for_the_rejects() {
     let bad = |i| row(i, "P").replace("20.00", "abc");
     let cr_only = format!(
-        "{HEADER}\r{}\r{}\r{}\r{}\r{}\r{}\r",
+        "{PRODUCER_HEADER}\r{}\r{}\r{}\r{}\r{}\r{}\r",
         row(1, "P"),
         bad(2),
         row(3, "\"in\rquotes\""),
@@ -387,7 +392,7 @@ fn lone_carriage_returns_end_lines_for_the_rejects() {
         bad(6),
     );
     let mixed = format!(
-        "{HEADER}\r\n{}\r{}\n{}\r\n{}\r{}\n",
+        "{PRODUCER_HEADER}\r\n{}\r{}\n{}\r\n{}\r{}\n",
         row(1, "\"a\r\nb\""),
         bad(2),
         row(3, "P"),
@@ -427,7 +432,7 @@ fn a_share_of_bad_rows_is_checked_over_the_whole_object() {
         body.push_str(&r);
         body.push('\n');
     }
-    let file = format!("{HEADER}\n{body}");
+    let file = format!("{PRODUCER_HEADER}\n{body}");
     let o = |share: &str| EncodeOptions {
         max_rejects: share.parse().expect("a share"),
         ..opts(CopyFormat::Binary)
@@ -473,7 +478,7 @@ fn max_rejects_reads_counts_and_shares() {
 
 #[test]
 fn load_id_is_appended_to_every_row() {
-    let file = format!("{HEADER}\n{}\n{}\n", row(1, "P"), row(2, "P"));
+    let file = format!("{PRODUCER_HEADER}\n{}\n{}\n", row(1, "P"), row(2, "P"));
     let o = EncodeOptions {
         load_id: Some(42),
         ..opts(CopyFormat::Binary)
@@ -510,7 +515,7 @@ fn numerics_round_trip_through_the_binary_form() {
         ("1.500", "1.50"),
     ] {
         let line = row(1, "P").replacen("20.00", input, 1);
-        let rows = values(format!("{HEADER}\n{line}\n").as_bytes());
+        let rows = values(format!("{PRODUCER_HEADER}\n{line}\n").as_bytes());
         assert_eq!(rows[0][3].as_deref(), Some(shown), "{input}");
     }
 }
@@ -533,7 +538,7 @@ fn rejects_keep_their_bytes_and_offsets_wherever_the_chunks_split() {
     let open = row(7, "\"never closed");
     let mut file = b"\xef\xbb\xbf".to_vec();
     for (line, end) in [
-        (HEADER.to_string(), "\r\n"),
+        (PRODUCER_HEADER.to_string(), "\r\n"),
         (good.clone(), "\r\n"),
         (bad_date.clone(), "\r\n"),
         (escaped.clone(), "\n"),

@@ -131,7 +131,7 @@ async fn backend_terminated_mid_copy_is_retried_and_loads_once() {
     let (db, pg) = fresh_db("terminate").await;
     let mut loader = lib_loader(&db, Some(client), test_options());
     let source = Source::s3("lake", "a.csv");
-    let load = loader.load(&source, None);
+    let load = loader.load(&source);
     let kill = async {
         let pid = copy_backend(&pg, &db).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -169,7 +169,7 @@ async fn backend_terminated_without_retries_fails_cleanly_then_a_redelivery_load
             .await
             .expect("terminate");
     };
-    let (result, ()) = tokio::join!(loader.load(&source, None), kill);
+    let (result, ()) = tokio::join!(loader.load(&source), kill);
     let err = result.expect_err("no retries: it fails");
     assert!(err.is_retryable(), "{err}");
     assert_nothing_committed(&pg).await;
@@ -181,7 +181,7 @@ async fn backend_terminated_without_retries_fails_cleanly_then_a_redelivery_load
     assert!(error.contains("s3://lake/a.csv"), "{error}");
     // A new delivery (the Lambda's retry) loads it once.
     proxy.set_mode(FaultMode::PassThrough);
-    let report = loader.load(&source, None).await.expect("redelivery");
+    let report = loader.load(&source).await.expect("redelivery");
     assert_eq!(report.outcome, Outcome::Loaded);
     assert_loaded_once(&pg).await;
     let attempts = count(&pg, "SELECT attempts::bigint FROM load_ledger").await;
@@ -200,10 +200,7 @@ async fn an_s3_body_cut_mid_stream_commits_nothing_and_is_retryable() {
     };
     let mut loader = lib_loader(&db, Some(client.clone()), options);
     let source = Source::s3("lake", "cut.csv");
-    let err = loader
-        .load(&source, None)
-        .await
-        .expect_err("the body is cut");
+    let err = loader.load(&source).await.expect_err("the body is cut");
     assert!(err.is_retryable(), "{err}");
     assert!(
         matches!(err, Error::Read { .. } | Error::S3 { .. }),
@@ -213,7 +210,7 @@ async fn an_s3_body_cut_mid_stream_commits_nothing_and_is_retryable() {
     // In-process retries get through once the network recovers.
     proxy.set_mode(FaultMode::PassThrough);
     let mut retrying = lib_loader(&db, Some(client), test_options());
-    let report = retrying.load(&source, None).await.expect("loads");
+    let report = retrying.load(&source).await.expect("loads");
     assert_eq!(report.rows, ROWS);
     assert_loaded_once(&pg).await;
 }
@@ -231,13 +228,13 @@ async fn a_stream_slower_than_the_deadline_is_aborted_and_recorded() {
     .await;
     let (db, pg) = fresh_db("deadline").await;
     let options = LoadOptions {
-        deadline: Some(tokio::time::Instant::now() + Duration::from_secs(3)),
         deadline_margin: Duration::from_secs(1),
         ..test_options()
     };
     let mut loader = lib_loader(&db, Some(client), options);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
     let err = loader
-        .load(&Source::s3("lake", "slow.csv"), None)
+        .load_by(&Source::s3("lake", "slow.csv"), deadline)
         .await
         .expect_err("the deadline stops it");
     assert!(matches!(err, Error::Deadline { .. }), "{err:?}");
@@ -389,7 +386,7 @@ async fn a_copy_refused_at_its_start_is_recorded_and_the_next_load_goes_through(
     };
     let mut loader = lib_loader(&db, None, options);
     let source = Source::File(path);
-    let err = loader.load(&source, None).await.expect_err("locked out");
+    let err = loader.load(&source).await.expect_err("locked out");
     assert!(err.to_string().contains("starting COPY"), "{err}");
     // The failure is in the ledger, written over the same loader's connection.
     let error: String = pg
@@ -399,7 +396,7 @@ async fn a_copy_refused_at_its_start_is_recorded_and_the_next_load_goes_through(
         .get(0);
     assert!(error.contains("55P03"), "{error}");
     holder.batch_execute("COMMIT").await.expect("unlock");
-    let report = loader.load(&source, None).await.expect("unlocked");
+    let report = loader.load(&source).await.expect("unlocked");
     assert_eq!(report.outcome, Outcome::Loaded);
     assert_loaded_once(&pg).await;
 }

@@ -291,7 +291,7 @@ async fn overloads_and_a_schema_named_after_the_role_do_not_redirect_the_client(
         test_options(),
     );
     let report = loader
-        .load(&Source::File(file), None)
+        .load(&Source::File(file))
         .await
         .expect("the load runs the real protocol");
     assert_eq!(report.outcome, Outcome::Loaded);
@@ -364,7 +364,7 @@ async fn advisory_locks_held_by_anyone_stop_nothing() {
     )
     .expect("write");
     let report = lib_loader(&db, None, test_options())
-        .load(&Source::File(file), None)
+        .load(&Source::File(file))
         .await
         .expect("load");
     assert_eq!(report.outcome, Outcome::Loaded);
@@ -542,7 +542,7 @@ async fn the_database_bounds_the_dates_whoever_stages_them() {
         options,
     );
     let report = loader
-        .load(&Source::File(file), None)
+        .load(&Source::File(file))
         .await
         .expect("loads with one reject");
     assert_eq!(report.outcome, Outcome::Loaded);
@@ -598,7 +598,7 @@ async fn a_claim_held_elsewhere_is_a_retryable_wait_not_a_failure() {
         None,
         options,
     )
-    .load(&Source::File(file.clone()), None)
+    .load(&Source::File(file.clone()))
     .await
     .expect_err("the claim is held elsewhere");
     assert!(
@@ -620,7 +620,7 @@ async fn a_claim_held_elsewhere_is_a_retryable_wait_not_a_failure() {
         "no failure recorded for a load that was another's to finish"
     );
     let report = lib_loader(&db, None, test_options())
-        .load(&Source::File(file), None)
+        .load(&Source::File(file))
         .await
         .expect("loads once the holder is gone");
     assert_eq!(report.outcome, Outcome::Loaded);

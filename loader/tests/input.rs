@@ -15,11 +15,6 @@ use generator::Spec;
 use loader::{Error, Outcome, Source};
 use support::*;
 
-/// The original 17-column header.
-const HEADER: &str = "Transaction_ID,Transaction_Date,Transaction_Time,Total_Amount,\
-Payment_Method,Store_ID,Store_Name,Store_Location,Product_ID,Product_Name,Product_Category,\
-Product_Price,Quantity_Sold,Customer_ID,Customer_Age,Customer_Gender,Customer_Membership";
-
 /// One good row with the given id and date, in the full header's order.
 fn row(id: &str, date: &str) -> String {
     format!(
@@ -48,7 +43,7 @@ async fn header_contract_names_missing_columns_and_takes_declared_optional_and_a
     let dir = tempfile::tempdir().expect("tempdir");
     // The header without Customer_Membership (and its field in the row).
     let no_membership = |id: &str| {
-        let header = HEADER.trim_end_matches(",Customer_Membership");
+        let header = PRODUCER_HEADER.trim_end_matches(",Customer_Membership");
         let row = row(id, "2024-03-01");
         let row = row.trim_end_matches(",Gold").to_string();
         format!("{header}\n{row}\n")
@@ -93,7 +88,7 @@ async fn header_contract_names_missing_columns_and_takes_declared_optional_and_a
     assert!(stderr.contains("store_id cannot be optional"), "{stderr}");
 
     // A producer's names through a flag and through a map file.
-    let renamed = HEADER
+    let renamed = PRODUCER_HEADER
         .replace("Store_Name", "Producer Name")
         .replace("Product_Category", "Category");
     let aliased = write(
@@ -166,23 +161,17 @@ async fn zstd_objects_load_like_plain_ones_from_files_and_s3() {
     put(&s3, "lake", "in/part.csv.zst", zstd_frames(&csv)).await;
 
     let mut loader = lib_loader(&db, Some(s3), test_options());
-    let report = loader
-        .load(&Source::File(path), None)
-        .await
-        .expect("zstd file");
+    let report = loader.load(&Source::File(path)).await.expect("zstd file");
     assert_eq!((report.outcome, report.rows), (Outcome::Loaded, 5_000));
     let report = loader
-        .load(&Source::s3("lake", "in/part.csv.zst"), None)
+        .load(&Source::s3("lake", "in/part.csv.zst"))
         .await
         .expect("zstd object");
     assert_eq!((report.outcome, report.rows), (Outcome::Loaded, 5_000));
-    let report = loader
-        .load(&Source::File(plain), None)
-        .await
-        .expect("no suffix");
+    let report = loader.load(&Source::File(plain)).await.expect("no suffix");
     assert_eq!(report.rows, 5_000);
     let report = loader
-        .load(&Source::File(pzstd), None)
+        .load(&Source::File(pzstd))
         .await
         .expect("a skippable frame first");
     assert_eq!((report.outcome, report.rows), (Outcome::Loaded, 5_000));
@@ -285,7 +274,7 @@ async fn corrupt_compressed_objects_are_bad_data_not_retried() {
         let mut loader = lib_loader(&db, Some(s3.clone()), test_options());
         for source in [Source::File(path), Source::s3("lake", name)] {
             let err = loader
-                .load(&source, None)
+                .load(&source)
                 .await
                 .expect_err("corrupt input must fail");
             let message = err.to_string();
@@ -313,7 +302,7 @@ async fn corrupt_compressed_objects_are_bad_data_not_retried() {
     let path = write(dir.path(), "fitting.csv.zst", &fitting_window);
     let mut loader = lib_loader(&db, None, test_options());
     let report = loader
-        .load(&Source::File(path), None)
+        .load(&Source::File(path))
         .await
         .expect("a 32 MiB window loads");
     assert_eq!((report.outcome, report.rows), (Outcome::Loaded, 20_000));
@@ -333,7 +322,7 @@ fn gzip_zero_bomb(gib: u64) -> Vec<u8> {
         enc.write_all(&zeros).expect("gzip");
         enc.finish().expect("gzip")
     };
-    let mut out = member(format!("{HEADER}\n").as_bytes());
+    let mut out = member(format!("{PRODUCER_HEADER}\n").as_bytes());
     let one = member(b"");
     for _ in 1..(gib << 30) / PIECE as u64 {
         out.extend_from_slice(&one);
@@ -346,7 +335,7 @@ async fn a_zero_bomb_fails_at_its_limits_with_and_without_rejects() {
     let (db, client) = fresh_db("bomb").await;
     let dir = tempfile::tempdir().expect("tempdir");
     let gz = write(dir.path(), "bomb.csv.gz", &gzip_zero_bomb(10));
-    let mut zst = zstd::encode_all(format!("{HEADER}\n").as_bytes(), 1).expect("zstd");
+    let mut zst = zstd::encode_all(format!("{PRODUCER_HEADER}\n").as_bytes(), 1).expect("zstd");
     let piece = zstd::encode_all(&vec![0u8; 64 << 20][..], 3).expect("zstd");
     for _ in 0..160 {
         zst.extend_from_slice(&piece);
@@ -357,7 +346,7 @@ async fn a_zero_bomb_fails_at_its_limits_with_and_without_rejects() {
         // No rejects: the endless record fails at the record limit.
         let mut loader = lib_loader(&db, None, test_options());
         let err = loader
-            .load(&Source::File(path.clone()), None)
+            .load(&Source::File(path.clone()))
             .await
             .expect_err("the bomb must fail");
         let message = err.to_string();
@@ -374,7 +363,7 @@ async fn a_zero_bomb_fails_at_its_limits_with_and_without_rejects() {
         };
         let mut loader = lib_loader(&db, None, options);
         let err = loader
-            .load(&Source::File(path.clone()), None)
+            .load(&Source::File(path.clone()))
             .await
             .expect_err("the bomb must fail");
         let message = err.to_string();
@@ -394,7 +383,7 @@ async fn a_zero_bomb_fails_at_its_limits_with_and_without_rejects() {
         };
         let mut loader = lib_loader(&db, None, options);
         let err = loader
-            .load(&Source::File(path.clone()), None)
+            .load(&Source::File(path.clone()))
             .await
             .expect_err("the cap must stop it");
         assert!(err.to_string().contains("(--max-expanded-bytes)"), "{err}");
@@ -438,7 +427,7 @@ async fn implausible_dates_are_bad_rows() {
     let today = (now / 86_400) as i64;
     let in_two_days = date_of(today + 2);
     let csv = format!(
-        "{HEADER}\n{}\n{}\n{}\n{}\n",
+        "{PRODUCER_HEADER}\n{}\n{}\n{}\n{}\n",
         row("PD0001", &date_of(today)),
         row("PD0002", &in_two_days),
         row("PD0003", "9999-12-31"),
@@ -512,7 +501,7 @@ async fn implausible_dates_are_bad_rows() {
 async fn max_rejects_takes_a_share_of_the_objects_rows() {
     let (db, client) = fresh_db("reject_share").await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut csv = format!("{HEADER}\n");
+    let mut csv = format!("{PRODUCER_HEADER}\n");
     for i in 1..=10 {
         let date = if i == 2 { "2024-02-30" } else { "2024-03-01" };
         csv.push_str(&row(&format!("SH{i:04}"), date));
@@ -622,13 +611,16 @@ async fn a_closed_stdout_does_not_panic_and_directories_name_what_they_skip() {
     let data = dir.path().join("data");
     std::fs::create_dir(&data).expect("mkdir");
     for n in 1..=3 {
-        let csv = format!("{HEADER}\n{}\n", row(&format!("PIPE0{n}"), "2024-03-01"));
+        let csv = format!(
+            "{PRODUCER_HEADER}\n{}\n",
+            row(&format!("PIPE0{n}"), "2024-03-01")
+        );
         write(&data, &format!("part-{n}.csv"), csv.as_bytes());
     }
     let outside = write(
         dir.path(),
         "outside.csv",
-        format!("{HEADER}\n{}\n", row("LINK01", "2024-03-01")).as_bytes(),
+        format!("{PRODUCER_HEADER}\n{}\n", row("LINK01", "2024-03-01")).as_bytes(),
     );
     std::os::unix::fs::symlink(&outside, data.join("link.csv")).expect("symlink");
     std::fs::create_dir(data.join("sub.csv")).expect("mkdir");
@@ -707,7 +699,7 @@ async fn declared_encodings_and_byte_order_marks_are_decoded_keeping_line_number
     let (db, client) = fresh_db("encodings").await;
     let dir = tempfile::tempdir().expect("tempdir");
     let cafe = |id: &str| row(id, "2024-03-01").replace("Harbor Market", "Café Ñandú");
-    let text = format!("{HEADER}\n{}\n", cafe("ENC001"));
+    let text = format!("{PRODUCER_HEADER}\n{}\n", cafe("ENC001"));
     let (cp1252, _, unmappable) = encoding_rs::WINDOWS_1252.encode(&text);
     assert!(!unmappable);
     let latin = write(dir.path(), "latin.csv", &cp1252);
@@ -730,7 +722,7 @@ async fn declared_encodings_and_byte_order_marks_are_decoded_keeping_line_number
     // UTF-16 with a byte-order mark needs no flag, also under gzip; a bad
     // row is reported at its own line and column.
     let utf16 = format!(
-        "{HEADER}\r\n{}\r\n{}\r\n",
+        "{PRODUCER_HEADER}\r\n{}\r\n{}\r\n",
         cafe("ENC002"),
         row("ENC003", "2024-02-30")
     );
@@ -741,7 +733,7 @@ async fn declared_encodings_and_byte_order_marks_are_decoded_keeping_line_number
         stdout.contains("line 3, column transaction_date: no such date (value \"2024-02-30\")"),
         "{stdout}"
     );
-    let good16 = format!("{HEADER}\r\n{}\r\n", cafe("ENC002"));
+    let good16 = format!("{PRODUCER_HEADER}\r\n{}\r\n", cafe("ENC002"));
     let wide_gz = write(dir.path(), "wide.csv.gz", &gzip(&utf16le_with_bom(&good16)));
     let (ok, stdout, stderr) = run(loader_cmd(&db, None).arg("load").arg(&wide_gz));
     assert!(ok, "{stdout}{stderr}");
@@ -749,7 +741,7 @@ async fn declared_encodings_and_byte_order_marks_are_decoded_keeping_line_number
     // An S3 object's Content-Type charset.
     let (s3, s3_client) = local_s3("lake");
     let latin3 = encoding_rs::WINDOWS_1252
-        .encode(&format!("{HEADER}\n{}\n", cafe("ENC004")))
+        .encode(&format!("{PRODUCER_HEADER}\n{}\n", cafe("ENC004")))
         .0
         .into_owned();
     s3_client
@@ -774,7 +766,7 @@ async fn declared_encodings_and_byte_order_marks_are_decoded_keeping_line_number
     );
 
     // Bytes that are not valid in the declared encoding: named with the line.
-    let mut sjis = format!("{HEADER}\n{}\n", row("ENC005", "2024-03-01")).into_bytes();
+    let mut sjis = format!("{PRODUCER_HEADER}\n{}\n", row("ENC005", "2024-03-01")).into_bytes();
     sjis.extend_from_slice(
         b"ENC006,2024-03-01,17:58:00,20.00,Cash,7,\x81\x20,L- X,12,P,C,10.00,2,9,33,Male,Gold\n",
     );
@@ -809,7 +801,7 @@ async fn many_rejects_are_filed_as_written_and_leave_no_file_behind() {
     let (db, client) = fresh_db("many_rejects").await;
     let dir = tempfile::tempdir().expect("tempdir");
     let tmp = tempfile::tempdir().expect("tmpdir");
-    let mut csv = format!("{HEADER}\r\n").into_bytes();
+    let mut csv = format!("{PRODUCER_HEADER}\r\n").into_bytes();
     let mut bad: Vec<(usize, Vec<u8>)> = Vec::new();
     for i in 0..60_000u32 {
         let line: Vec<u8> = match i % 6 {
@@ -993,7 +985,7 @@ async fn a_file_has_one_ledger_name_however_its_path_is_given() {
     let dir = tempfile::tempdir().expect("tempdir");
     let sub = dir.path().join("sub");
     std::fs::create_dir(&sub).expect("mkdir");
-    let csv = format!("{HEADER}\n{}\n", row("PATH001", "2024-03-01"));
+    let csv = format!("{PRODUCER_HEADER}\n{}\n", row("PATH001", "2024-03-01"));
     let file = write(&sub, "same.csv", csv.as_bytes());
     let link = dir.path().join("link.csv");
     std::os::unix::fs::symlink(&file, &link).expect("symlink");
@@ -1002,7 +994,7 @@ async fn a_file_has_one_ledger_name_however_its_path_is_given() {
     let mut outcomes = Vec::new();
     for path in [&file, &dotted, &link] {
         let report = loader
-            .load(&Source::File(path.clone()), None)
+            .load(&Source::File(path.clone()))
             .await
             .expect("load");
         outcomes.push(report.outcome);
@@ -1021,7 +1013,7 @@ async fn a_file_has_one_ledger_name_however_its_path_is_given() {
     // key escapes the backslash, so it is a new object, not the first again.
     let ascii = write(dir.path(), "l\\xe9.csv", csv.as_bytes());
     for path in [latin(0xe9), latin(0xe8), ascii] {
-        let report = loader.load(&Source::File(path), None).await.expect("load");
+        let report = loader.load(&Source::File(path)).await.expect("load");
         assert_eq!(report.outcome, Outcome::Loaded);
     }
     // The CLI takes a name that is not UTF-8 as an argument (it is the same
@@ -1068,7 +1060,7 @@ async fn a_file_has_one_ledger_name_however_its_path_is_given() {
 async fn a_bare_bucket_is_refused_and_prefix_skips_are_named() {
     let (db, client) = fresh_db("prefixes").await;
     let (s3, s3_client) = local_s3("lake");
-    let csv = format!("{HEADER}\n{}\n", row("PRE001", "2024-03-01"));
+    let csv = format!("{PRODUCER_HEADER}\n{}\n", row("PRE001", "2024-03-01"));
     put(&s3_client, "lake", "pre/a.csv", csv.clone().into_bytes()).await;
     put(&s3_client, "lake", "pre/notes.txt", b"not a load".to_vec()).await;
 
@@ -1097,7 +1089,7 @@ async fn a_bare_bucket_is_refused_and_prefix_skips_are_named() {
 async fn missing_aws_credentials_fail_once_saying_what_to_set() {
     let (db, client) = fresh_db("nocreds").await;
     let (s3, s3_client) = local_s3("lake");
-    let csv = format!("{HEADER}\n{}\n", row("NOC001", "2024-03-01"));
+    let csv = format!("{PRODUCER_HEADER}\n{}\n", row("NOC001", "2024-03-01"));
     put(&s3_client, "lake", "in/a.csv", csv.into_bytes()).await;
 
     for source in ["s3://lake/in/a.csv", "s3://lake/in/"] {
@@ -1176,7 +1168,10 @@ async fn a_prefix_of_odd_keys_lists_and_loads_each_under_its_own_key() {
         "odd/stra\u{df}e (2).csv",
     ];
     for (i, key) in keys.iter().enumerate() {
-        let csv = format!("{HEADER}\n{}\n", row(&format!("ODD00{i}"), "2024-03-01"));
+        let csv = format!(
+            "{PRODUCER_HEADER}\n{}\n",
+            row(&format!("ODD00{i}"), "2024-03-01")
+        );
         put(&s3_client, "lake", key, csv.into_bytes()).await;
     }
 

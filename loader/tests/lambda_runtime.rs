@@ -593,3 +593,44 @@ async fn cold_start_figures() {
     );
     drop(function);
 }
+
+/// `COLUMN_MAP` reaches the function: an object whose header names its
+/// columns the producer's way loads under the map, and the dimensions hold
+/// what its aliased columns said.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_function_reads_its_column_map() {
+    let (s3, client) = local_s3("lake");
+    let (db, pg) = fresh_db("rtapi").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let map = dir.path().join("columns.map");
+    std::fs::write(
+        &map,
+        "# the producer's names\nShop Name=store_name\nShop-City = store_location\n",
+    )
+    .expect("map");
+    let header = HEADER
+        .replace("store_name", "Shop Name")
+        .replace("store_location", "SHOP CITY");
+    let body = format!(
+        "{header}TXN900001,2024-05-01,10:00:00,5.00,Cash,41,Quay Store,Leeds- UK,7,Tea,Food,2.50,2,,,,\n"
+    );
+    let (event, _) = put_object(&client, "aliased.csv", body.into_bytes()).await;
+    let api = RuntimeApi::start();
+    let map_path = map.to_string_lossy().into_owned();
+    let (function, _stdout) = function(&api, &db, &s3, &[("COLUMN_MAP", map_path.as_str())]);
+    let deadline = SystemTime::now() + Duration::from_secs(60);
+    let answer = api.answer(&api.invoke(&event, deadline), WAIT);
+    drop(function);
+    assert_eq!(answer.kind, Kind::Response, "{answer:?}");
+    assert_eq!(answer.body["objects"][0]["status"], "loaded", "{answer:?}");
+    let store = pg
+        .query_one(
+            "SELECT store_name, store_location FROM dim_stores WHERE store_id = 41",
+            &[],
+        )
+        .await
+        .expect("the store");
+    assert_eq!(store.get::<_, String>(0), "Quay Store");
+    assert_eq!(store.get::<_, String>(1), "Leeds- UK");
+    assert_eq!(count(&pg, "SELECT count(*) FROM facts").await, 1);
+}

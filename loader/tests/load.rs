@@ -152,12 +152,9 @@ async fn gzip_objects_load_like_plain_ones() {
     let (db_b, pg_b) = fresh_db("gzip").await;
     let mut la = lib_loader(&db_a, Some(client.clone()), test_options());
     let mut lb = lib_loader(&db_b, Some(client.clone()), test_options());
-    let ra = la
-        .load(&Source::s3("lake", "a.csv"), None)
-        .await
-        .expect("plain");
+    let ra = la.load(&Source::s3("lake", "a.csv")).await.expect("plain");
     let rb = lb
-        .load(&Source::s3("lake", "b.csv.gz"), None)
+        .load(&Source::s3("lake", "b.csv.gz"))
         .await
         .expect("gzip");
     assert_eq!((ra.rows, rb.rows), (5_000, 5_000));
@@ -187,7 +184,7 @@ async fn ids_in_no_order_give_the_star_schema_of_the_same_rows_in_order() {
         std::fs::write(&path, format!("{header}\n{}\n", lines.join("\n"))).expect("write");
         let (db, pg) = fresh_db("shuffled").await;
         let mut loader = lib_loader(&db, None, test_options());
-        let report = loader.load(&Source::File(path), None).await.expect(name);
+        let report = loader.load(&Source::File(path)).await.expect(name);
         assert_eq!(report.outcome, Outcome::Loaded, "{name}");
         assert_eq!((report.rows, report.duplicates), (n as u64, 0), "{name}");
         // The first 10,000 staged rows decide the way: the shuffled object's
@@ -255,7 +252,7 @@ async fn each_bad_row_kind_fails_its_object_with_line_and_column_and_commits_not
             .expect("each file has a bad row");
         let path = dir.path().join(&file.file);
         let err = loader
-            .load(&Source::File(path.clone()), None)
+            .load(&Source::File(path.clone()))
             .await
             .expect_err("a dirty file fails");
         let message = err.to_string();
@@ -294,7 +291,7 @@ async fn each_bad_row_kind_fails_its_object_with_line_and_column_and_commits_not
     );
     for file in &summary.files {
         let report = tolerant
-            .load(&Source::File(dir.path().join(&file.file)), None)
+            .load(&Source::File(dir.path().join(&file.file)))
             .await
             .expect("loads with rejects");
         assert_eq!(report.outcome, Outcome::Loaded);
@@ -381,7 +378,7 @@ async fn each_bad_row_kind_fails_its_object_with_line_and_column_and_commits_not
         })
         .expect("a file");
     let err = strict
-        .load(&Source::File(dir.path().join(&busiest.file)), None)
+        .load(&Source::File(dir.path().join(&busiest.file)))
         .await
         .expect_err("over the limit");
     assert!(err.to_string().contains("more than 1 bad rows"), "{err}");
@@ -398,7 +395,7 @@ async fn concurrent_deliveries_of_one_object_load_it_once() {
     let mut a = lib_loader(&db, Some(client.clone()), test_options());
     let mut b = lib_loader(&db, Some(client.clone()), test_options());
     let source = Source::s3("lake", "dup.csv");
-    let (ra, rb) = tokio::join!(a.load(&source, None), b.load(&source, None));
+    let (ra, rb) = tokio::join!(a.load(&source), b.load(&source));
     let mut outcomes = vec![ra.expect("a").outcome, rb.expect("b").outcome];
     outcomes.sort_by_key(|o| o.as_str());
     assert_eq!(outcomes, vec![Outcome::Loaded, Outcome::Skipped]);

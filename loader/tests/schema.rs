@@ -191,7 +191,7 @@ async fn drifted_dimensions_hold_their_newest_transaction() {
     // Load the files newest-last and newest-first alike: the rule must hold.
     for f in summary.files.iter().rev() {
         loader
-            .load(&Source::File(dir.path().join(&f.file)), None)
+            .load(&Source::File(dir.path().join(&f.file)))
             .await
             .expect("load");
     }
@@ -287,10 +287,7 @@ async fn the_star_schema_does_not_depend_on_load_order() {
         let (db, client) = fresh_db("order").await;
         let mut loader = lib_loader(&db, None, test_options());
         for f in order {
-            loader
-                .load(&Source::File(f.clone()), None)
-                .await
-                .expect("load");
+            loader.load(&Source::File(f.clone())).await.expect("load");
         }
         assert_verified(&client).await;
         dumps.push(star_dump(&client).await);
@@ -326,8 +323,8 @@ async fn overlapping_objects_keep_the_first_fact_and_count_duplicates() {
     std::fs::write(&fb, b_bytes).expect("b");
     let (db, client) = fresh_db("overlap").await;
     let mut loader = lib_loader(&db, None, test_options());
-    let ra = loader.load(&Source::File(fa), None).await.expect("a");
-    let rb = loader.load(&Source::File(fb), None).await.expect("b");
+    let ra = loader.load(&Source::File(fa)).await.expect("a");
+    let rb = loader.load(&Source::File(fb)).await.expect("b");
     assert_eq!((ra.rows, ra.duplicates), (10_000, 0));
     assert_eq!((rb.rows, rb.duplicates), (10_010, 5_010));
     assert_eq!(count(&client, "SELECT count(*) FROM facts").await, 15_000);

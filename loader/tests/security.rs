@@ -10,8 +10,6 @@ use generator::Spec;
 use loader::{CopyFormat, DbConfig, LoadOptions, Outcome, Source};
 use support::*;
 
-const HEADER: &str = "Transaction_ID,Transaction_Date,Transaction_Time,Total_Amount,Payment_Method,Store_ID,Store_Name,Store_Location,Product_ID,Product_Name,Product_Category,Product_Price,Quantity_Sold,Customer_ID,Customer_Age,Customer_Gender,Customer_Membership";
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn field_contents_cannot_smuggle_rows_or_end_the_copy() {
     let hostile = [
@@ -23,7 +21,7 @@ async fn field_contents_cannot_smuggle_rows_or_end_the_copy() {
         "\\N",
         "cr\r\nlf",
     ];
-    let mut csv = format!("{HEADER}\n");
+    let mut csv = format!("{PRODUCER_HEADER}\n");
     for (i, name) in hostile.iter().enumerate() {
         let quoted = format!("\"{}\"", name.replace('"', "\"\""));
         csv.push_str(&format!(
@@ -41,7 +39,7 @@ async fn field_contents_cannot_smuggle_rows_or_end_the_copy() {
             ..test_options()
         };
         let report = lib_loader(&db, None, options)
-            .load(&Source::File(file.clone()), None)
+            .load(&Source::File(file.clone()))
             .await
             .expect("loads");
         assert_eq!(report.rows, hostile.len() as u64, "{format:?}");
@@ -88,10 +86,7 @@ async fn hostile_object_keys_are_data_not_sql() {
             ..Spec::default()
         };
         put(&client, "lake", key, file_bytes(&spec, 0)).await;
-        let report = loader
-            .load(&Source::s3("lake", *key), None)
-            .await
-            .expect("loads");
+        let report = loader.load(&Source::s3("lake", *key)).await.expect("loads");
         assert_eq!(report.outcome, Outcome::Loaded, "{key:?}");
         // Shown with control characters escaped, so a key cannot forge a log line.
         assert!(!report.object.contains('\n'), "{:?}", report.object);
@@ -132,7 +127,7 @@ async fn the_loader_role_loads_but_cannot_touch_the_star_schema() {
         test_options(),
     );
     let report = loader
-        .load(&Source::File(dir.path().join(&summary.files[0].file)), None)
+        .load(&Source::File(dir.path().join(&summary.files[0].file)))
         .await
         .expect("the loader role loads");
     assert_eq!(report.outcome, Outcome::Loaded);
@@ -429,7 +424,7 @@ async fn passwords_never_appear_in_errors_or_logs() {
 
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("x.csv");
-    std::fs::write(&file, format!("{HEADER}\n")).expect("write");
+    std::fs::write(&file, format!("{PRODUCER_HEADER}\n")).expect("write");
     let out = Command::new(env!("CARGO_BIN_EXE_loader"))
         .args(["load", "--attempts", "1"])
         .arg(&file)

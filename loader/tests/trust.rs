@@ -111,13 +111,18 @@ async fn loader_role_holds_the_protocol_and_nothing_else() {
             "loader_identify"
         ]
     );
-    // And every one of them is SECURITY DEFINER with a pinned search_path.
+    // And every function of the schema is SECURITY DEFINER with a pinned
+    // search_path, but for the dimensions' orders: IMMUTABLE SQL functions
+    // that only build a row of their arguments, inlined into the owner's
+    // statements (a SET clause or SECURITY DEFINER would stop that), which
+    // no other role may execute.
     let loose: Vec<String> = admin
         .query(
             "SELECT p.proname::text FROM pg_proc p
              WHERE p.pronamespace = 'loader'::regnamespace
                AND (NOT p.prosecdef
-                    OR NOT 'search_path=pg_catalog, pg_temp' = ANY (coalesce(p.proconfig, '{}')))",
+                    OR NOT 'search_path=pg_catalog, pg_temp' = ANY (coalesce(p.proconfig, '{}')))
+             ORDER BY 1",
             &[],
         )
         .await
@@ -125,7 +130,28 @@ async fn loader_role_holds_the_protocol_and_nothing_else() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert!(loose.is_empty(), "functions not pinned: {loose:?}");
+    assert_eq!(
+        loose,
+        ["customer_newness", "product_newness", "store_newness"],
+        "functions not pinned"
+    );
+    let executable: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM pg_proc p
+             WHERE p.proname IN ('customer_newness', 'product_newness', 'store_newness')
+               AND p.pronamespace = 'loader'::regnamespace
+               AND (p.provolatile <> 'i'
+                    OR p.prolang <> (SELECT l.oid FROM pg_language l WHERE l.lanname = 'sql')
+                    OR has_function_privilege('public', p.oid, 'EXECUTE'))",
+            &[],
+        )
+        .await
+        .expect("the orders' rights")
+        .get(0);
+    assert_eq!(
+        executable, 0,
+        "an order function is volatile, not SQL, or public"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -207,7 +233,7 @@ async fn shadowing_operators_and_tables_cannot_redirect_the_definer_code() {
         test_options(),
     );
     let report = loader
-        .load(&Source::File(dir.path().join(&summary.files[0].file)), None)
+        .load(&Source::File(dir.path().join(&summary.files[0].file)))
         .await
         .expect("the loader role loads");
     assert_eq!(report.outcome, Outcome::Loaded);
@@ -664,7 +690,7 @@ async fn the_same_objects_give_the_same_dimensions_in_either_order() {
         let mut loader = lib_loader(&db, None, test_options());
         for file in order {
             let report = loader
-                .load(&Source::File(file.clone()), None)
+                .load(&Source::File(file.clone()))
                 .await
                 .expect("load");
             assert_eq!(report.outcome, Outcome::Loaded);
@@ -785,7 +811,7 @@ async fn concurrent_objects_sharing_ids_load_exactly_once() {
     for file in files {
         let mut loader = lib_loader(&db, None, test_options());
         tasks.push(tokio::spawn(async move {
-            loader.load(&Source::File(file), None).await
+            loader.load(&Source::File(file)).await
         }));
     }
     let mut duplicates = 0;
@@ -847,7 +873,7 @@ async fn a_committed_load_notifies_listeners_and_a_rolled_back_one_does_not() {
     .expect("write");
     let mut loader = lib_loader(&db, None, test_options());
     let report = loader
-        .load(&Source::File(file.clone()), None)
+        .load(&Source::File(file.clone()))
         .await
         .expect("load");
     let (channel, payload) = tokio::time::timeout(Duration::from_secs(10), rx.recv())
@@ -953,7 +979,7 @@ async fn loader_init_upgrades_the_previous_release_in_place() {
     )
     .expect("write");
     let err = loader
-        .load(&Source::File(file.clone()), None)
+        .load(&Source::File(file.clone()))
         .await
         .expect_err("old schema");
     assert!(err.to_string().contains("run `loader init`"), "{err}");
@@ -989,7 +1015,7 @@ async fn loader_init_upgrades_the_previous_release_in_place() {
     );
     let mut loader = lib_loader(&db, None, test_options());
     let report = loader
-        .load(&Source::File(file), None)
+        .load(&Source::File(file))
         .await
         .expect("loads after the upgrade");
     assert_eq!(report.outcome, Outcome::Loaded);
@@ -1063,7 +1089,7 @@ async fn loader_init_upgrades_version_3_and_old_clients_are_told_to_retry() {
     )
     .expect("write");
     let report = lib_loader(&db, None, test_options())
-        .load(&Source::File(file), None)
+        .load(&Source::File(file))
         .await
         .expect("loads after the upgrade");
     assert_eq!(report.outcome, Outcome::Loaded);

@@ -11,3 +11,9 @@ pub mod tls;
 
 pub use holder::Db;
 pub use settings::{DbConfig, SslMode};
+
+/// `lock_timeout` as PostgreSQL reads it: whole milliseconds, at least 1
+/// (0 would mean no bound).
+pub fn lock_timeout_setting(timeout: std::time::Duration) -> String {
+    format!("{}ms", timeout.as_millis().clamp(1, i32::MAX as u128))
+}

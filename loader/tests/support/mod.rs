@@ -162,6 +162,12 @@ pub const HEADER: &str = "transaction_id,transaction_date,transaction_time,total
     product_category,product_price,quantity_sold,customer_id,customer_age,\
     customer_gender,customer_membership\n";
 
+/// The staging columns as producers spell them (the generator's header),
+/// without a line end.
+pub const PRODUCER_HEADER: &str = "Transaction_ID,Transaction_Date,Transaction_Time,Total_Amount,\
+Payment_Method,Store_ID,Store_Name,Store_Location,Product_ID,Product_Name,Product_Category,\
+Product_Price,Quantity_Sold,Customer_ID,Customer_Age,Customer_Gender,Customer_Membership";
+
 /// The staging columns, for hand INSERTs.
 pub const COLUMNS: &str = "transaction_id, transaction_date, transaction_time, total_amount, \
     payment_method, store_id, store_name, store_location, product_id, product_name, \

@@ -72,7 +72,12 @@ pub async fn run(pg: &LocalPostgres, file: &Path, rows: u64) -> Result<Vec<Step>
     lap(&mut steps, &mut clock, "begin, work_mem, claim");
 
     let read = loader::ReadOptions::default();
-    let opened = loader::source::open_local(&Source::File(file.to_path_buf()), None, &read).await?;
+    let opened = loader::source::open_local(
+        &Source::File(file.to_path_buf()),
+        loader::ByteCounter::default(),
+        &read,
+    )
+    .await?;
     let mut sink = CopySink::start_into(&tx, &staging, CopyFormat::Binary, true, &name).await?;
     let options = EncodeOptions {
         format: CopyFormat::Binary,

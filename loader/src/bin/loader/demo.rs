@@ -142,6 +142,43 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             .map(|d| d.as_secs())
             .unwrap_or_default()
     );
+    let summary = generate(&args, &s3, &admin, &prefix).await?;
+    let events = events_for(&s3, &args.bucket, &prefix, &summary).await?;
+    say!(
+        "delivering {} S3 events to the Lambda handler, {} at a time",
+        events.len(),
+        args.concurrency
+    );
+    let delivered = deliver(events, args.concurrency, &config, &s3).await;
+    say!("");
+    let checks = loader::schema::verify(&admin).await?;
+    let verified = print_checks(&checks);
+    print_summary(&args, &admin, &delivered, started).await?;
+    if db.kept {
+        say!("look at the data:  psql '{}'", redact(&db.url));
+        say!("  e.g. SELECT s.store_city, sum(f.total_amount) FROM facts f JOIN dim_stores s USING (store_id) GROUP BY 1 ORDER BY 2 DESC LIMIT 5;");
+    } else {
+        say!("the throwaway PostgreSQL cluster is removed now; set DATABASE_URL to keep the data");
+    }
+    drop(local);
+    let ok = delivered.failures.is_empty() && verified;
+    // Give log lines of finished tasks a moment to flush.
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Generates the demo's objects under `prefix`, their transaction ids
+/// after any already in the database (a kept database is loaded again).
+async fn generate(
+    args: &DemoArgs,
+    s3: &aws_sdk_s3::Client,
+    admin: &tokio_postgres::Client,
+    prefix: &str,
+) -> anyhow::Result<generator::Summary> {
     let start_id: i64 = admin
         .query_one(
             "SELECT coalesce(max(substring(transaction_id FROM 4)::bigint), 0) + 1
@@ -159,29 +196,37 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         start_id: start_id as u64,
         ..generator::Spec::default()
     };
-    let out = generator::Output::s3(&args.bucket, &prefix).with_client(s3.clone());
+    let out = generator::Output::s3(&args.bucket, prefix).with_client(s3.clone());
     let gen_started = Instant::now();
     let summary = generator::generate(&spec, &out, None).await?;
-    let gen_secs = gen_started.elapsed().as_secs_f64();
     say!(
-        "generated  {} rows in {} objects, {:.1} MB, under s3://{}/{prefix} in {gen_secs:.1} s",
+        "generated  {} rows in {} objects, {:.1} MB, under s3://{}/{prefix} in {:.1} s",
         summary.total.rows,
         summary.files.len(),
         summary.total.bytes as f64 / 1e6,
-        args.bucket
+        args.bucket,
+        gen_started.elapsed().as_secs_f64()
     );
+    Ok(summary)
+}
 
-    // One S3 event per object, as the bucket notification would send.
+/// One S3 event per object, as the bucket notification would send.
+async fn events_for(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+    summary: &generator::Summary,
+) -> anyhow::Result<Vec<Value>> {
     let mut events = Vec::new();
     for file in &summary.files {
         let key = format!("{prefix}{}", file.file);
         let head = s3
             .head_object()
-            .bucket(&args.bucket)
+            .bucket(bucket)
             .key(&key)
             .send()
             .await
-            .with_context(|| format!("HeadObject s3://{}/{key}", args.bucket))?;
+            .with_context(|| format!("HeadObject s3://{bucket}/{key}"))?;
         let size = head.content_length().unwrap_or_default().max(0) as u64;
         let etag = head.e_tag().unwrap_or_default().to_string();
         let name = if etag.contains('-') {
@@ -190,28 +235,33 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             "ObjectCreated:Put"
         };
         events.push(standins::events::s3_object_created(
-            &args.bucket,
-            &key,
-            size,
-            &etag,
-            name,
+            bucket, &key, size, &etag, name,
         ));
     }
+    Ok(events)
+}
 
-    say!(
-        "delivering {} S3 events to the Lambda handler, {} at a time",
-        events.len(),
-        args.concurrency
-    );
+/// What the handlers answered.
+struct Delivered {
+    objects: Vec<Value>,
+    failures: Vec<String>,
+    seconds: f64,
+}
+
+/// Hands the events to `concurrency` handlers (each with its own
+/// connection, like concurrent Lambda instances), printing each object.
+async fn deliver(
+    events: Vec<Value>,
+    concurrency: usize,
+    config: &DbConfig,
+    s3: &aws_sdk_s3::Client,
+) -> Delivered {
     let queue = Arc::new(tokio::sync::Mutex::new(events));
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
-    let load_started = Instant::now();
-    for _ in 0..args.concurrency.clamp(1, 64) {
-        let handler = Handler::new(Loader::new(
-            Db::new(config.clone()),
-            Some(s3.clone()),
-            LoadOptions::default(),
-        ));
+    let started = Instant::now();
+    for _ in 0..concurrency.clamp(1, 64) {
+        let db = Db::new(config.clone());
+        let handler = Handler::new(Loader::new(db, Some(s3.clone()), LoadOptions::default()));
         let queue = queue.clone();
         let done = done_tx.clone();
         tokio::spawn(async move {
@@ -226,8 +276,11 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         });
     }
     drop(done_tx);
-    let mut objects: Vec<Value> = Vec::new();
-    let mut failures = Vec::new();
+    let mut delivered = Delivered {
+        objects: Vec::new(),
+        failures: Vec::new(),
+        seconds: 0.0,
+    };
     while let Some(result) = done_rx.recv().await {
         match result {
             Ok(v) => {
@@ -240,20 +293,27 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
                         o["rows"],
                         o["seconds"].as_f64().unwrap_or_default()
                     );
-                    objects.push(o);
+                    delivered.objects.push(o);
                 }
             }
             Err(e) => {
                 say!("  FAILED     {e}");
-                failures.push(e.to_string());
+                delivered.failures.push(e.to_string());
             }
         }
     }
-    let load_secs = load_started.elapsed().as_secs_f64();
-    say!("");
-    let checks = loader::schema::verify(&admin).await?;
-    let verified = print_checks(&checks);
+    delivered.seconds = started.elapsed().as_secs_f64();
+    delivered
+}
 
+async fn print_summary(
+    args: &DemoArgs,
+    admin: &tokio_postgres::Client,
+    delivered: &Delivered,
+    started: Instant,
+) -> anyhow::Result<()> {
+    let objects = &delivered.objects;
+    let load_secs = delivered.seconds;
     let rows: u64 = objects.iter().filter_map(|o| o["rows"].as_u64()).sum();
     let rejected: u64 = objects.iter().filter_map(|o| o["rejects"].as_u64()).sum();
     let counts = admin
@@ -270,7 +330,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     say!(
         "  objects          {} loaded, {} failed",
         objects.len(),
-        failures.len()
+        delivered.failures.len()
     );
     say!("  rows             {rows} staged, {rejected} rejected");
     say!(
@@ -291,21 +351,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         started.elapsed().as_secs_f64()
     );
     say!("");
-    if db.kept {
-        say!("look at the data:  psql '{}'", redact(&db.url));
-        say!("  e.g. SELECT s.store_city, sum(f.total_amount) FROM facts f JOIN dim_stores s USING (store_id) GROUP BY 1 ORDER BY 2 DESC LIMIT 5;");
-    } else {
-        say!("the throwaway PostgreSQL cluster is removed now; set DATABASE_URL to keep the data");
-    }
-    drop(local);
-    let ok = failures.is_empty() && verified;
-    // Give log lines of finished tasks a moment to flush.
-    tokio::time::sleep(Duration::from_millis(10)).await;
-    Ok(if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(())
 }
 
 /// The URL without its password, for printing.

@@ -14,20 +14,11 @@ use clap::{Args, ValueEnum};
 
 use loader::metrics::Emf;
 use loader::outcome::ObjectOutcome;
-use loader::{CopyFormat, Db, LoadOptions, LoadReport, Loader, Outcome, Source};
+use loader::{Db, LoadReport, LoadSettings, Loader, Outcome, Source};
 
 use crate::cli::{self, DbArgs};
-use crate::input_args::InputArgs;
 use crate::out::say;
 use crate::progress::Progress;
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum FormatArg {
-    /// COPY BINARY (measured faster).
-    Binary,
-    /// COPY TEXT.
-    Text,
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum MetricsArg {
@@ -49,35 +40,10 @@ pub struct LoadArgs {
     #[command(flatten)]
     db: DbArgs,
     #[command(flatten)]
-    input: InputArgs,
+    settings: LoadSettings,
     /// Objects loaded at once, each on its own connection.
     #[arg(long, short = 'j', default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
     concurrency: u16,
-    /// Bad rows to set aside in load_rejects per object before failing it:
-    /// a count (0: the first bad row fails the object) or a share of the
-    /// object's rows, checked at its end (0.5%)
-    #[arg(long, env = "MAX_REJECTS", default_value_t = loader::MaxRejects::NONE)]
-    max_rejects: loader::MaxRejects,
-    /// COPY format.
-    #[arg(long, value_enum, default_value = "binary")]
-    format: FormatArg,
-    /// work_mem of each load's transaction (the trigger's transition table
-    /// and aggregates), a PostgreSQL size such as 256MB, or `auto`: 3x the
-    /// object's size (6x that for gzip), between 64MB and 1GB; 256MB when
-    /// the size is unknown (stdin). It bounds the server's memory per load.
-    #[arg(long, env = "WORK_MEM", default_value = "auto", value_parser = work_mem_arg)]
-    work_mem: String,
-    /// Tries per object on retryable errors (connection loss, deadlocks,
-    /// S3 5xx), re-reading the object from its start each time.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=100))]
-    attempts: u32,
-    /// The longest one lock wait of a load may last (PostgreSQL's
-    /// lock_timeout, set per load transaction): another load's claim on the
-    /// same object, rows another session holds. Past it the object fails
-    /// naming the sessions that hold the lock, and is retried.
-    #[arg(long, env = "LOCK_TIMEOUT", default_value = "10s",
-          value_parser = lock_timeout_arg)]
-    lock_timeout: std::time::Duration,
     /// Name recorded in the ledger for stdin.
     #[arg(long, default_value = "-")]
     stdin_name: String,
@@ -122,54 +88,85 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
     if stdin_count > 1 {
         anyhow::bail!("`-` (stdin) can be given once");
     }
-    let config = args.db.config()?;
-    let options = LoadOptions {
-        format: match args.format {
-            FormatArg::Binary => CopyFormat::Binary,
-            FormatArg::Text => CopyFormat::Text,
-        },
-        max_rejects: args.max_rejects,
-        work_mem: args.work_mem.clone(),
-        max_attempts: args.attempts,
-        lock_timeout: args.lock_timeout,
-        contract: args.input.contract()?,
-        read: args.input.read()?,
-        ..LoadOptions::default()
-    };
     let total = items.iter().map(|i| i.size).sum::<Option<u64>>();
     let count = items.len();
-    let progress = Arc::new(Progress::new(total, &format!("{count} objects")));
-    let queue = Arc::new(Mutex::new(items.into_iter().collect::<VecDeque<_>>()));
-    let (results_tx, mut results_rx) = tokio::sync::mpsc::unbounded_channel();
+    let progress = Progress::new(total, &format!("{count} objects"));
     let started = Instant::now();
-    let workers = usize::from(args.concurrency).min(count);
-    let mut handles = Vec::new();
-    for _ in 0..workers {
-        let mut worker = Loader::new(Db::new(config.clone()), s3.clone(), options.clone());
-        let queue = queue.clone();
-        let results = results_tx.clone();
-        let counter = progress.counter().clone();
-        handles.push(tokio::spawn(async move {
-            loop {
-                let next = queue.lock().ok().and_then(|mut q| q.pop_front());
-                let Some(item) = next else { break };
-                let started = Instant::now();
-                let result = worker.load(&item.source, Some(&counter)).await;
-                let sent = (item.source, result, started.elapsed());
-                if results.send(sent).is_err() {
-                    break;
-                }
-            }
-        }));
+    let workers = Workers::start(&args, s3, items, progress.counter())?;
+    let tally = report(&args, workers.results, &progress).await;
+    for h in workers.handles {
+        h.await.context("a load worker stopped abnormally")?;
     }
-    drop(results_tx);
+    progress.finish();
+    if !args.json {
+        say!("{}", tally.summary(count, started.elapsed()));
+    }
+    Ok(if tally.failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
 
+/// One object's end: the source, its result and its wall time.
+type Done = (Source, loader::Result<LoadReport>, Duration);
+
+/// `-j` loaders, each on its own connection, taking objects from one queue.
+struct Workers {
+    handles: Vec<tokio::task::JoinHandle<()>>,
+    results: tokio::sync::mpsc::UnboundedReceiver<Done>,
+}
+
+impl Workers {
+    fn start(
+        args: &LoadArgs,
+        s3: Option<aws_sdk_s3::Client>,
+        items: Vec<Item>,
+        progress: &loader::ByteCounter,
+    ) -> anyhow::Result<Self> {
+        let config = args.db.config()?;
+        let options = args.settings.options()?;
+        let workers = usize::from(args.concurrency).min(items.len());
+        let queue = Arc::new(Mutex::new(items.into_iter().collect::<VecDeque<_>>()));
+        let (results_tx, results) = tokio::sync::mpsc::unbounded_channel();
+        let mut handles = Vec::new();
+        for _ in 0..workers {
+            let db = Db::new(config.clone());
+            let mut worker =
+                Loader::new(db, s3.clone(), options.clone()).with_progress(progress.clone());
+            let queue = queue.clone();
+            let results = results_tx.clone();
+            handles.push(tokio::spawn(async move {
+                loop {
+                    let next = queue.lock().ok().and_then(|mut q| q.pop_front());
+                    let Some(item) = next else { break };
+                    let started = Instant::now();
+                    let result = worker.load(&item.source).await;
+                    if results
+                        .send((item.source, result, started.elapsed()))
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            }));
+        }
+        Ok(Workers { handles, results })
+    }
+}
+
+/// Prints each object's line (and metrics) as it ends; the tally of all.
+async fn report(
+    args: &LoadArgs,
+    mut results: tokio::sync::mpsc::UnboundedReceiver<Done>,
+    progress: &Progress,
+) -> Tally {
     let emf = (args.metrics == MetricsArg::Emf).then(|| Emf {
         namespace: args.metrics_namespace.clone(),
         function_name: args.metrics_function_name.clone(),
     });
     let mut tally = Tally::default();
-    while let Some((source, result, elapsed)) = results_rx.recv().await {
+    while let Some((source, result, elapsed)) = results.recv().await {
         let line = match &result {
             Ok(report) => report_line(report, args.json),
             Err(e) => failure_line(&source.to_string(), e, args.json),
@@ -185,21 +182,7 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
             tally.failed
         ));
     }
-    for h in handles {
-        h.await.context("a load worker stopped abnormally")?;
-    }
-    if let Ok(p) = Arc::try_unwrap(progress) {
-        p.finish();
-    }
-    let elapsed = started.elapsed();
-    if !args.json {
-        say!("{}", tally.summary(count, elapsed));
-    }
-    Ok(if tally.failed > 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    tally
 }
 
 #[derive(Default)]
@@ -449,18 +432,4 @@ async fn list_prefix(
         }
     }
     Ok(())
-}
-
-/// `--work-mem`, checked before any load (PostgreSQL would refuse it in
-/// every object's transaction).
-fn lock_timeout_arg(value: &str) -> Result<std::time::Duration, String> {
-    let d = humantime::parse_duration(value).map_err(|e| e.to_string())?;
-    if d < std::time::Duration::from_millis(1) || d > std::time::Duration::from_secs(24 * 3600) {
-        return Err("a lock timeout is 1ms to 24h".into());
-    }
-    Ok(d)
-}
-
-fn work_mem_arg(value: &str) -> Result<String, String> {
-    loader::load::checked_work_mem(value, "--work-mem").map_err(|e| e.to_string())
 }

@@ -7,7 +7,6 @@ use clap::{Parser, Subcommand};
 mod cli;
 #[cfg(feature = "local")]
 mod demo;
-mod input_args;
 mod load_cmd;
 mod out;
 mod progress;

@@ -145,7 +145,7 @@ impl Transcoded {
                     .iter()
                     .map(|b| format!("0x{b:02x}"))
                     .collect();
-                Err(crate::source::input_fault(format!(
+                Err(super::fault::content_fault(format!(
                     "line {line}: bytes {} are not valid {} (declared by {})",
                     bytes.join(" "),
                     self.declared.encoding.name(),
