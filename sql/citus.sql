@@ -33,6 +33,22 @@ BEGIN
                    WHERE p.logicalrelid = 'public.facts'::regclass) THEN
         PERFORM create_distributed_table('public.facts'::regclass, 'transaction_id');
     END IF;
+    -- A load writes facts into every shard, over a connection per shard;
+    -- Citus keeps one per worker after the commit by default, so each small
+    -- load opened the rest again (measured: ~0.5 s of a 10k-row load's
+    -- 0.9 s, BENCHMARKS.md). Sessions of this database keep them. Each
+    -- loader connection then holds up to (shards / workers) idle
+    -- connections on every worker: size the workers' max_connections for
+    -- it (deploy/README.md). Only the database's owner may set it.
+    BEGIN
+        EXECUTE format('ALTER DATABASE %I SET citus.max_cached_conns_per_worker = %s',
+                       current_database(),
+                       (SELECT count(*) FROM pg_dist_shard s
+                        WHERE s.logicalrelid = 'public.facts'::regclass));
+    EXCEPTION WHEN insufficient_privilege THEN
+        RAISE WARNING 'citus.max_cached_conns_per_worker is left as it is (only the database''s owner may set it): small loads open a connection per shard each'
+            USING HINT = 'ALTER DATABASE ... SET citus.max_cached_conns_per_worker = <facts'' shard count>';
+    END;
 END
 $citus$;
 

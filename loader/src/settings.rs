@@ -202,12 +202,33 @@ fn lock_timeout_arg(value: &str) -> std::result::Result<humantime::Duration, Str
 /// # Errors
 /// [`Error::Config`] naming the variable and its value, and why it is wrong.
 pub fn from_env<T: Args + FromArgMatches>() -> Result<T> {
-    let command = T::augment_args(Command::new("environment").no_binary_name(true));
+    let command = blank_is_unset(T::augment_args(
+        Command::new("environment").no_binary_name(true),
+    ));
     let matches: ArgMatches = command
         .clone()
         .try_get_matches_from(std::iter::empty::<String>())
         .map_err(|e| env_error(&e, &command))?;
     T::from_arg_matches(&matches).map_err(|e| env_error(&e, &command))
+}
+
+/// A variable set to nothing (or spaces) counts as not set, as a console
+/// or a template that leaves a field empty means it; clap would read it as
+/// an empty value. For `command` and its subcommands.
+pub fn blank_is_unset(command: Command) -> Command {
+    command
+        .mut_args(|arg| {
+            let blank = arg
+                .get_env()
+                .and_then(std::env::var_os)
+                .is_some_and(|v| v.to_string_lossy().trim().is_empty());
+            if blank {
+                arg.env(None)
+            } else {
+                arg
+            }
+        })
+        .mut_subcommands(blank_is_unset)
 }
 
 /// A clap error about a flag, told in the words of its variable:

@@ -83,6 +83,14 @@ fn the_cli_and_the_lambda_resolve_settings_alike() {
         LoadOptions::default().deadline_margin.as_millis() as u64
     );
 
+    // A variable set to nothing is not set (a console's empty field).
+    set(&[
+        ("MAX_REJECTS", ""),
+        ("MAX_ATTEMPTS", "  "),
+        ("COLUMN_MAP", ""),
+    ]);
+    assert_eq!(format!("{:?}", from_lambda_env()), format!("{lambda:?}"));
+
     // Every setting given: the environment as the Lambda reads it, the
     // same environment under `loader load`, and the flags alone.
     let given = [

@@ -112,8 +112,6 @@ pub struct Encoder {
     /// itself, wherever the chunks split.
     bom: [u8; 3],
     bom_len: usize,
-    /// The BOM question is settled and `bom` has been dealt with.
-    bom_done: bool,
     /// csv-core has been given input. Its first call gets a single byte so
     /// that it never strips a BOM of its own (a second BOM after ours would
     /// otherwise vanish or not depending on where the chunks split).
@@ -142,14 +140,26 @@ pub struct Encoder {
     starts: Vec<usize>,
     /// For each staging column, the CSV field holding it, or `NO_FIELD`.
     mapping: [usize; NCOLUMNS],
-    /// Fields per row, from the header; 0 until the header is read.
-    width: usize,
+    /// Where in the object the encoder is.
+    phase: Phase,
     /// The plausible transaction dates (days since 2000-01-01, inclusive),
     /// fixed when the encoder is made: the load's time.
     dates: DateBounds,
+    /// The binary format's header is written.
     started: bool,
-    finished: bool,
     summary: Summary,
+}
+
+/// The encoder's phases, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// The first bytes may still be a UTF-8 BOM: held in `bom`.
+    Opening,
+    /// The BOM question is settled; the header is next.
+    Header,
+    /// The header mapped onto the staging columns; each row has `width`
+    /// fields.
+    Rows { width: usize },
 }
 
 impl Encoder {
@@ -173,7 +183,6 @@ impl Encoder {
             dropped_newlines: 0,
             bom: [0; 3],
             bom_len: 0,
-            bom_done: false,
             fed: false,
             at_boundary: false,
             after_cr: false,
@@ -183,9 +192,8 @@ impl Encoder {
             fast: false,
             starts: vec![0; MAX_HEADER_FIELDS + 1],
             mapping: [NO_FIELD; NCOLUMNS],
-            width: 0,
+            phase: Phase::Opening,
             started: false,
-            finished: false,
             summary: Summary::default(),
             opts,
         }
@@ -210,7 +218,7 @@ impl Encoder {
     pub fn encode(&mut self, mut input: &[u8], out: &mut BytesMut) -> Result<(), EncodeFault> {
         self.start(out);
         self.summary.bytes += input.len() as u64;
-        if !self.bom_done {
+        if self.phase == Phase::Opening {
             let take = (UTF8_BOM.len() - self.bom_len).min(input.len());
             self.bom[self.bom_len..self.bom_len + take].copy_from_slice(&input[..take]);
             self.bom_len += take;
@@ -228,7 +236,7 @@ impl Encoder {
     /// Settles the BOM question: drops a whole BOM, or parses the bytes held
     /// back while it was open.
     fn end_bom(&mut self, out: &mut BytesMut) -> Result<(), EncodeFault> {
-        self.bom_done = true;
+        self.phase = Phase::Header;
         if self.bom[..self.bom_len] == UTF8_BOM[..] {
             self.consumed += UTF8_BOM.len() as u64;
             return Ok(());
@@ -242,7 +250,7 @@ impl Encoder {
         while !input.is_empty() {
             // The next byte read, by either path, settles a pending `\r`.
             self.settle_cr(input[0]);
-            if self.at_boundary && self.width != 0 {
+            if self.at_boundary && self.has_header() {
                 let taken = self.fast_lines(input, out)?;
                 self.consumed += taken as u64;
                 input = &input[taken..];
@@ -275,6 +283,9 @@ impl Encoder {
     /// Returns the bytes taken; csv-core reads from there, at a record
     /// boundary, so its state is the one it would have had.
     fn fast_lines(&mut self, input: &[u8], out: &mut BytesMut) -> Result<usize, EncodeFault> {
+        let Phase::Rows { width } = self.phase else {
+            return Ok(0);
+        };
         let mut pos = 0;
         if std::mem::take(&mut self.after_cr) && input[0] == b'\n' {
             // The `\n` of a CRLF whose `\r` ended csv-core's last record.
@@ -293,7 +304,7 @@ impl Encoder {
             // The common case writes the row straight from the input; a
             // row that must be refused is copied into `record` first, where
             // the reporting reads it.
-            if line.fields == self.width && self.write_row(held, out).is_ok() {
+            if line.fields == width && self.write_row(held, out).is_ok() {
                 self.summary.rows += 1;
                 continue;
             }
@@ -401,7 +412,7 @@ impl Encoder {
     /// quoted field still open at the end of the input.
     pub fn finish(&mut self, out: &mut BytesMut) -> Result<Summary, EncodeFault> {
         self.start(out);
-        if !self.bom_done {
+        if self.phase == Phase::Opening {
             self.end_bom(out)?;
         }
         // csv-core does not say whether the input ended inside a quoted
@@ -411,13 +422,13 @@ impl Encoder {
         // field content. So after it, a record at the end of input can only
         // be one whose quoted field was never closed.
         self.parse(b"\n", out)?;
-        while !self.finished {
+        loop {
             let (res, _) = self.step(&[]);
             if res == ReadRecordResult::Record {
                 let line = self.record_line(false);
                 let (offset, raw) = (self.record_offset(), self.raw_record());
                 self.reset_record();
-                if self.width == 0 {
+                if !self.has_header() {
                     return Err(EncodeFault::Header("quoted field not closed".into()));
                 }
                 let reject = Reject {
@@ -431,9 +442,11 @@ impl Encoder {
                 self.bad_row(reject)?;
                 continue;
             }
-            self.on_result(res, false, out)?;
+            if self.on_result(res, false, out)? {
+                break;
+            }
         }
-        if self.width == 0 {
+        if !self.has_header() {
             return Err(EncodeFault::Empty);
         }
         self.check_share()?;
@@ -441,6 +454,12 @@ impl Encoder {
             out.put_i16(-1);
         }
         Ok(std::mem::take(&mut self.summary))
+    }
+
+    /// Whether the header has been read: rows come next.
+    #[inline]
+    fn has_header(&self) -> bool {
+        matches!(self.phase, Phase::Rows { .. })
     }
 
     fn start(&mut self, out: &mut BytesMut) {
@@ -493,10 +512,7 @@ impl Encoder {
                 self.reset_record();
                 result?;
             }
-            ReadRecordResult::End => {
-                self.finished = true;
-                return Ok(true);
-            }
+            ReadRecordResult::End => return Ok(true),
         }
         Ok(false)
     }
@@ -505,7 +521,7 @@ impl Encoder {
         if self.record.len() < self.opts.max_record_bytes {
             let new_len = (self.record.len() * 2).min(self.opts.max_record_bytes.max(1));
             self.record.resize(new_len.max(self.record.len() + 1), 0);
-        } else if self.width != 0 && self.opts.max_rejects.none_allowed() {
+        } else if self.has_header() && self.opts.max_rejects.none_allowed() {
             // No rejects allowed: the object fails here, instead of after
             // reading the rest of a record that may never end (a
             // decompression bomb of zeros is one endless record).
@@ -623,15 +639,15 @@ impl Encoder {
     }
 
     fn on_record(&mut self, ended_by_newline: bool, out: &mut BytesMut) -> Result<(), EncodeFault> {
-        if self.width == 0 {
+        let Phase::Rows { width } = self.phase else {
             return self.on_header();
-        }
+        };
         let nfields = self.nfields();
-        if self.oversized || nfields != self.width {
+        if self.oversized || nfields != width {
             let reason = if self.oversized {
                 format!("record longer than {} bytes", self.opts.max_record_bytes)
             } else {
-                format!("expected {} fields, found {nfields}", self.width)
+                format!("expected {width} fields, found {nfields}")
             };
             let reject = Reject {
                 line: self.record_line(ended_by_newline),
@@ -782,7 +798,7 @@ impl Encoder {
         if !problems.is_empty() {
             return Err(EncodeFault::Header(problems.join("; ")));
         }
-        self.width = n;
+        self.phase = Phase::Rows { width: n };
         // Data rows never need more offsets than the header had fields.
         self.ends.truncate(n.max(1));
         Ok(())

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod cli;
 #[cfg(feature = "local")]
@@ -46,7 +46,12 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    // A variable set to nothing counts as unset, as in the Lambda.
+    let matches = loader::settings::blank_is_unset(Args::command()).get_matches();
+    let args = match Args::from_arg_matches(&matches) {
+        Ok(args) => args,
+        Err(e) => e.exit(),
+    };
     cli::init_tracing();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
