@@ -194,7 +194,7 @@ async fn loads_through_a_transaction_mode_pooler() {
         failed.len() == 1
             && failed[0].contains("zz-bad.csv")
             && failed[0].contains("missing columns"),
-        "{failed:?}"
+        "{failed:?} {stdout} {stderr}"
     );
     // The same objects again: each skipped.
     let (_, stdout, stderr) = run(

@@ -12,9 +12,10 @@ use crate::error::{Error, Result};
 use crate::ledger::{self, ObjectId};
 use crate::source::Source;
 
-/// How long recording a failure may take: a Lambda must still answer
-/// before its deadline.
-const RECORD_FAILURE_WITHIN: Duration = Duration::from_secs(4);
+/// How long recording a failure may take when no deadline bounds it (with
+/// one, the time left: the handler answers before it in any case). A busy
+/// pooler can queue the write for seconds; 4 s was seen to drop it.
+const RECORD_FAILURE_WITHIN: Duration = Duration::from_secs(30);
 
 impl Loader {
     /// Loads one object exactly once: retries retryable errors with jittered
@@ -72,7 +73,10 @@ impl Loader {
             }
             if !matches!(error, Error::Schema(_)) && !error.being_loaded_elsewhere() {
                 let id = known.unwrap_or_else(|| anonymous(source));
-                self.record_failure(&id, &error, attempt, started.elapsed(), source)
+                let within = deadline.map_or(RECORD_FAILURE_WITHIN, |d| {
+                    d.saturating_duration_since(Instant::now())
+                });
+                self.record_failure(&id, &error, attempt, started.elapsed(), source, within)
                     .await;
             }
             return Err(error);
@@ -113,7 +117,7 @@ impl Loader {
     async fn drop_broken_connection(&mut self, error: &Error) {
         if matches!(error, Error::Deadline { .. }) {
             self.db.cancel_and_reset().await;
-        } else if error.breaks_connection() {
+        } else if error.breaks_connection() || stops_a_copy(error) {
             self.db.reset();
         }
     }
@@ -125,6 +129,7 @@ impl Loader {
         attempts: u32,
         duration: Duration,
         source: &Source,
+        within: Duration,
     ) {
         let shown = source.to_string();
         let timed_out = matches!(error, Error::Deadline { .. });
@@ -134,7 +139,7 @@ impl Loader {
             ledger::record_failure(client, id, timed_out, &message, attempts, duration, &shown)
                 .await
         };
-        match tokio::time::timeout(RECORD_FAILURE_WITHIN, write).await {
+        match tokio::time::timeout(within, write).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 tracing::error!(object = %shown, error = %e, "could not record the failure in load_ledger")
@@ -144,6 +149,17 @@ impl Loader {
             }
         }
     }
+}
+
+/// Whether the error stopped a COPY midway: the sink sent CopyFail and the
+/// transaction its ROLLBACK. Through PgBouncer in transaction mode the next
+/// statement on that connection sometimes waited without end (the failure
+/// record, `pooler.rs`); a new connection does not, and failures are rare.
+fn stops_a_copy(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::Data { .. } | Error::Read { .. } | Error::Rejects { .. }
+    )
 }
 
 /// Exponential backoff with jitter: a random delay in [d/2, d] where d
