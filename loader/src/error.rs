@@ -180,6 +180,11 @@ impl Error {
                     || code.as_ref() == Some(&SqlState::ADMIN_SHUTDOWN)
             }
             Error::Connect { .. } => true,
+            // A COPY stopped midway by the content or the source: the sink
+            // sent CopyFail and the transaction its ROLLBACK back to back.
+            // Through PgBouncer in transaction mode the next statement on
+            // that connection sometimes never got an answer (pooler.rs).
+            Error::Data { .. } | Error::Read { .. } | Error::Rejects { .. } => true,
             _ => false,
         }
     }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use loader::{Outcome, Source};
 use standins::TestDb;
 use support::*;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 fn row(id: &str, date: &str) -> String {
     format!(
@@ -632,23 +632,7 @@ async fn a_claim_held_elsewhere_is_a_retryable_wait_not_a_failure() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_notification_names_no_load_in_the_ledger() {
     let (db, admin, url) = hostile_db("hostile_notify").await;
-    let (listener, mut connection) = tokio_postgres::connect(db.url(), NoTls)
-        .await
-        .expect("connect");
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        use futures_util::StreamExt;
-        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-        while let Some(Ok(message)) = messages.next().await {
-            if let tokio_postgres::AsyncMessage::Notification(n) = message {
-                let _ = tx.send(n.payload().to_string());
-            }
-        }
-    });
-    listener
-        .batch_execute("LISTEN loader_loads")
-        .await
-        .expect("listen");
+    let mut rx = listen(db.url()).await;
     let role = connect(&url).await;
     role.batch_execute("NOTIFY loader_loads, '424242'")
         .await

@@ -120,33 +120,6 @@ fn by_key(objects: &Value) -> BTreeMap<String, Value> {
         .collect()
 }
 
-/// The payloads of `NOTIFY loader_loads`, from a connection that LISTENs.
-async fn listen(url: &str) -> tokio::sync::mpsc::UnboundedReceiver<String> {
-    use futures_util::StreamExt;
-    let (client, mut connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .expect("connect");
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-        while let Some(Ok(message)) = messages.next().await {
-            if let tokio_postgres::AsyncMessage::Notification(n) = message {
-                let _ = tx.send(n.payload().to_string());
-            }
-        }
-    });
-    client
-        .batch_execute("LISTEN loader_loads")
-        .await
-        .expect("listen");
-    // The session must outlive the test's wait.
-    tokio::spawn(async move {
-        let _session = client;
-        std::future::pending::<()>().await
-    });
-    rx
-}
-
 /// The ledger: key -> (status, load_id, rows, rejected, duplicates, etag).
 async fn ledger(
     pg: &tokio_postgres::Client,

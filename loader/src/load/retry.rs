@@ -117,7 +117,7 @@ impl Loader {
     async fn drop_broken_connection(&mut self, error: &Error) {
         if matches!(error, Error::Deadline { .. }) {
             self.db.cancel_and_reset().await;
-        } else if error.breaks_connection() || stops_a_copy(error) {
+        } else if error.breaks_connection() {
             self.db.reset();
         }
     }
@@ -149,17 +149,6 @@ impl Loader {
             }
         }
     }
-}
-
-/// Whether the error stopped a COPY midway: the sink sent CopyFail and the
-/// transaction its ROLLBACK. Through PgBouncer in transaction mode the next
-/// statement on that connection sometimes waited without end (the failure
-/// record, `pooler.rs`); a new connection does not, and failures are rare.
-fn stops_a_copy(error: &Error) -> bool {
-    matches!(
-        error,
-        Error::Data { .. } | Error::Read { .. } | Error::Rejects { .. }
-    )
 }
 
 /// Exponential backoff with jitter: a random delay in [d/2, d] where d

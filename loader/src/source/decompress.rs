@@ -12,7 +12,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, BufReader, ReadBuf};
 
 use super::fault::ReadFault;
 use super::transcode::{self, Declared, Transcoded};
-use super::{ByteCounter, Opened, ReadOptions};
+use super::{read_counted, ByteCounter, Opened, ReadOptions};
 
 /// Expanded bytes always allowed before the ratio is checked, so a small
 /// object's header and first buffers never trip it.
@@ -196,24 +196,24 @@ impl AsyncRead for Counted {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
         let wanted = buf.remaining() > 0;
-        if let Err(e) = ready!(self.inner.as_mut().poll_read(cx, buf)) {
+        let (res, n) = read_counted(self.inner.as_mut(), cx, buf);
+        if let Err(e) = ready!(res) {
             let fault = ReadFault::Transport {
                 message: e.to_string(),
                 retryable: self.retryable,
             };
             return Poll::Ready(Err(fault.into_io()));
         }
-        let n = buf.filled().len() - before;
         self.counter.add(n);
-        let got = self.counter.get();
-        match self.expected {
-            Some(expected) if n == 0 && wanted && got < expected => {
-                Poll::Ready(Err(ReadFault::Truncated { got, expected }.into_io()))
+        // Only at the end of the body: the announced size is checked once.
+        if let Some(expected) = self.expected.filter(|_| n == 0 && wanted) {
+            let got = self.counter.get();
+            if got < expected {
+                return Poll::Ready(Err(ReadFault::Truncated { got, expected }.into_io()));
             }
-            _ => Poll::Ready(Ok(())),
         }
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -293,9 +293,7 @@ impl AsyncRead for Bounded {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let res = self.inner.as_mut().poll_read(cx, buf);
-        let n = buf.filled().len() - before;
+        let (res, n) = read_counted(self.inner.as_mut(), cx, buf);
         self.expanded += n as u64;
         if n > 0 {
             self.check()?;

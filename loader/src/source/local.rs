@@ -8,7 +8,7 @@ use tokio::io::{AsyncRead, ReadBuf};
 
 use super::decompress::{layer, Raw};
 use super::fault::read_error;
-use super::{ByteCounter, Opened, ReadOptions, Source};
+use super::{read_counted, ByteCounter, Opened, ReadOptions, Source};
 use crate::error::{Error, Result};
 
 /// Opens a local file or stdin.
@@ -85,9 +85,7 @@ impl AsyncRead for Stdin {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let res = Pin::new(&mut self.0).poll_read(cx, buf);
-        let n = buf.filled().len() - before;
+        let (res, n) = read_counted(Pin::new(&mut self.0), cx, buf);
         STDIN_READ.fetch_add(n as u64, Ordering::Relaxed);
         res
     }

@@ -193,6 +193,18 @@ impl ByteCounter {
     }
 }
 
+/// Reads from `inner` into `buf`, with how many bytes that added: the one
+/// step of every counting layer here.
+pub(crate) fn read_counted<R: AsyncRead + ?Sized>(
+    inner: Pin<&mut R>,
+    cx: &mut std::task::Context<'_>,
+    buf: &mut tokio::io::ReadBuf<'_>,
+) -> (std::task::Poll<std::io::Result<()>>, usize) {
+    let before = buf.filled().len();
+    let res = inner.poll_read(cx, buf);
+    (res, buf.filled().len() - before)
+}
+
 /// An object opened for reading.
 pub struct Opened {
     /// The decompressed bytes.
